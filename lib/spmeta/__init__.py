@@ -1,0 +1,23 @@
+"""spmeta: meta-learning structure-preserving dynamics.
+
+The reference implementation that accompanies the book on "Meta-learning Structure-Preserving Dynamics"
+(arXiv 2508.11205). Import-time dependencies are torch and numpy only.
+"""
+from . import book, config, integrators, plotting, systems
+from .systems import HamiltonianFamily, get_family
+
+__version__ = "0.1.0"
+__all__ = ["config", "integrators", "systems", "plotting", "book", "HamiltonianFamily", "get_family", "seed_everything"]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch, so that a chapter gives the same numbers on every run."""
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+

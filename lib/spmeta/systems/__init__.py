@@ -1,0 +1,27 @@
+"""Families of dynamical systems: user-defined ones and the built-ins of the benchmark protocol.
+
+See chapter 01 (book/01_hamiltonian_systems.md).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from .hamiltonian import HamiltonianFamily, duffing, mass_spring, pendulum, symplectic_matrix
+
+#: Built-in family constructors by name.
+BUILTIN_FAMILIES: dict[str, Callable[[], HamiltonianFamily]] = {
+    "mass_spring": mass_spring,
+    "pendulum": pendulum,
+    "duffing": duffing,
+}
+
+
+def get_family(name: str) -> HamiltonianFamily:
+    """A fresh instance of the built-in family ``name``; an unknown name raises ``ValueError``."""
+    if name not in BUILTIN_FAMILIES:
+        raise ValueError(f"unknown family {name!r}; valid built-in families are {sorted(BUILTIN_FAMILIES)}")
+    return BUILTIN_FAMILIES[name]()
+
+
+__all__ = ["HamiltonianFamily", "BUILTIN_FAMILIES", "get_family", "mass_spring", "pendulum", "duffing",
+           "symplectic_matrix"]
