@@ -37,8 +37,8 @@ METHOD_STYLES: dict[str, tuple[str, str, str]] = {
     # integrators and structure-preserving models of the first chapters
     "rk4": (OKABE_ITO["vermillion"], "-", ""),
     "leapfrog": (OKABE_ITO["blue"], "--", ""),
-    "hnn": (OKABE_ITO["blue"], "-", "P"),
-    "generic": (OKABE_ITO["green"], "-", "s"),
+    "hnn": (OKABE_ITO["blue"], "-", ""),
+    "generic": (OKABE_ITO["green"], "-", ""),
 }
 METHOD_COLORS = {name: style[0] for name, style in METHOD_STYLES.items()}
 
@@ -144,21 +144,26 @@ def plot_trajectories(ax, X: torch.Tensor, method: str = "truth", label: str | N
 
 
 def plot_energy_error(ax, t, error, method: str, label: str | None = None, running_max: bool = True,
-                      floor: float = 1e-16, **kwargs):
+                      log_time: bool = False, floor: float = 1e-16, **kwargs):
     """Relative energy error |H(x(t)) − H(x(0))| / |H(x(0))| against time, on a log scale.
 
     t: (T,); error: (T,) or (B, T) (the maximum over B is drawn). With ``running_max`` the curve is the
     largest error seen up to time t, which shows drift and boundedness without the fast oscillations.
+    ``log_time`` also puts t on a log axis (t = 0 is left out), where linear drift has slope 1.
     Values below ``floor`` are clipped so that exact zeros still show on the log axis.
     """
+    t = torch.as_tensor(t).detach()
     error = torch.as_tensor(error).detach()
     error = error.reshape(-1, error.shape[-1]).amax(0)
     if running_max:
         error = error.cummax(0).values
+    if log_time:
+        t, error = t[t > 0], error[t > 0]
+        ax.set_xscale("log")
     style = {**method_style(method), "marker": None, **kwargs}
     if label is not None:
         style["label"] = label
-    ax.plot(np.asarray(t), np.maximum(error.numpy(), floor), **style)
+    ax.plot(t.numpy(), np.maximum(error.numpy(), floor), **style)
     ylabel = r"$\max_{s \leq t} |H(x(s)) - H(x(0))| / |H(x(0))|$" if running_max \
         else r"$|H(x(t)) - H(x(0))| / |H(x(0))|$"
     ax.set(yscale="log", xlabel="$t$", ylabel=ylabel)
