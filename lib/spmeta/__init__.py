@@ -4,10 +4,10 @@ The reference implementation that accompanies the book on "Meta-learning Structu
 (arXiv 2508.11205). Import-time dependencies are torch and numpy only.
 """
 from . import book, config, integrators, plotting, systems
-from .systems import HamiltonianFamily, get_family
+from .systems import GenericFamily, HamiltonianFamily, get_family
 
 __version__ = "0.1.0"
-__all__ = ["config", "integrators", "systems", "plotting", "book", "HamiltonianFamily", "get_family", "seed_everything"]
+__all__ = ["config", "integrators", "systems", "plotting", "book", "HamiltonianFamily", "GenericFamily", "get_family", "seed_everything"]
 
 
 def seed_everything(seed: int) -> None:

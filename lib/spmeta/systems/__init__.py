@@ -6,22 +6,26 @@ from __future__ import annotations
 
 from typing import Callable
 
+from .family import Family
+from .generic import GenericFamily, damped_oscillator, gas_containers
 from .hamiltonian import HamiltonianFamily, duffing, mass_spring, pendulum, symplectic_matrix
 
 #: Built-in family constructors by name.
-BUILTIN_FAMILIES: dict[str, Callable[[], HamiltonianFamily]] = {
+BUILTIN_FAMILIES: dict[str, Callable[[], Family]] = {
     "mass_spring": mass_spring,
     "pendulum": pendulum,
     "duffing": duffing,
+    "damped_oscillator": damped_oscillator,
+    "gas_containers": gas_containers,
 }
 
 
-def get_family(name: str) -> HamiltonianFamily:
+def get_family(name: str) -> Family:
     """A fresh instance of the built-in family ``name``; an unknown name raises ``ValueError``."""
     if name not in BUILTIN_FAMILIES:
         raise ValueError(f"unknown family {name!r}; valid built-in families are {sorted(BUILTIN_FAMILIES)}")
     return BUILTIN_FAMILIES[name]()
 
 
-__all__ = ["HamiltonianFamily", "BUILTIN_FAMILIES", "get_family", "mass_spring", "pendulum", "duffing",
-           "symplectic_matrix"]
+__all__ = ["Family", "HamiltonianFamily", "GenericFamily", "BUILTIN_FAMILIES", "get_family", "mass_spring",
+           "pendulum", "duffing", "damped_oscillator", "gas_containers", "symplectic_matrix"]

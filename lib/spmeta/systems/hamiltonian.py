@@ -8,19 +8,16 @@ See chapter 01 (book/01_hamiltonian_systems.md).
 """
 from __future__ import annotations
 
-import inspect
 import math
 from typing import Callable, Mapping
 
 import torch
 
-from .. import integrators
+from .family import Family
 
 Tensor = torch.Tensor
-#: Parameter names that are masses and must be positive in every box.
-MASS_NAMES = frozenset({"m", "mass"})
 
-__all__ = ["HamiltonianFamily", "symplectic_matrix", "as_generator", "mass_spring", "pendulum", "duffing"]
+__all__ = ["HamiltonianFamily", "symplectic_matrix", "mass_spring", "pendulum", "duffing"]
 
 
 def symplectic_matrix(dim: int, dtype: torch.dtype = torch.float64) -> Tensor:
@@ -29,31 +26,13 @@ def symplectic_matrix(dim: int, dtype: torch.dtype = torch.float64) -> Tensor:
     return torch.cat([torch.cat([zero, eye], 1), torch.cat([-eye, zero], 1)], 0)
 
 
-def as_generator(seed: int | torch.Generator) -> torch.Generator:
-    """A torch generator from an integer seed (or the generator itself)."""
-    if isinstance(seed, torch.Generator):
-        return seed
-    return torch.Generator().manual_seed(int(seed))
+def symplectic_gradient(grad: Tensor) -> Tensor:
+    """J∇H from ∇H = (∂H/∂q, ∂H/∂p): returns (∂H/∂p, −∂H/∂q). grad: (..., 2d) -> (..., 2d)."""
+    d = grad.shape[-1] // 2
+    return torch.cat([grad[..., d:], -grad[..., :d]], dim=-1)
 
 
-def _check_box(box: Mapping[str, tuple[float, float]], what: str, positive: frozenset[str]) -> dict:
-    if not isinstance(box, Mapping) or not box:
-        raise ValueError(f"{what} must be a non-empty dict name -> (low, high); got {box!r}")
-    checked = {}
-    for key, bounds in box.items():
-        try:
-            lo, hi = (float(b) for b in bounds)
-        except (TypeError, ValueError):
-            raise ValueError(f"{what}[{key!r}] must be a pair (low, high); got {bounds!r}") from None
-        if not (math.isfinite(lo) and math.isfinite(hi)) or lo >= hi:
-            raise ValueError(f"{what}[{key!r}] = ({lo}, {hi}): the lower bound must be finite and below the upper")
-        if key in positive and lo <= 0:
-            raise ValueError(f"{what}[{key!r}] = ({lo}, {hi}): {key!r} is a mass or length and must be positive")
-        checked[key] = (lo, hi)
-    return checked
-
-
-class HamiltonianFamily:
+class HamiltonianFamily(Family):
     """A parametric family of Hamiltonian systems ẋ = J∇ₓH(x, μ).
 
     Args:
@@ -81,81 +60,19 @@ class HamiltonianFamily:
                  ic_sampler: Callable | None = None, *, ood_ranges: Mapping | None = None,
                  ic_radius: tuple[float, float] = (0.1, 1.0), separable: bool = False,
                  positive: tuple[str, ...] = ()):
-        if not isinstance(name, str) or not name:
-            raise ValueError("name must be a non-empty string")
-        if not callable(hamiltonian):
-            raise ValueError("hamiltonian must be a callable H(x, mu)")
         if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
             raise ValueError(f"dim must be a positive integer (degrees of freedom); got {dim!r}")
-        self.name, self.hamiltonian, self.dim = name, hamiltonian, dim
-        self._positive = MASS_NAMES | frozenset(positive)
-        self.param_ranges = _check_box(param_ranges, "param_ranges", self._positive)
-        self.ood_ranges = None
-        if ood_ranges is not None:
-            self.ood_ranges = _check_box(ood_ranges, "ood_ranges", self._positive)
-            if list(self.ood_ranges) != list(self.param_ranges):
-                raise ValueError(f"ood_ranges names {list(self.ood_ranges)} differ from param_ranges names "
-                                 f"{list(self.param_ranges)}")
-        t0, t1 = (float(t) for t in t_span)
-        if not t1 > t0:
-            raise ValueError(f"t_span must have t0 < t1; got {t_span!r}")
-        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 2:
-            raise ValueError(f"n_steps (time points on the grid) must be an integer >= 2; got {n_steps!r}")
-        self.t_span, self.n_steps = (t0, t1), n_steps
-        r0, r1 = (float(r) for r in ic_radius)
-        if not 0 <= r0 < r1:
-            raise ValueError(f"ic_radius must satisfy 0 <= r_min < r_max; got {ic_radius!r}")
-        self.ic_radius, self.ic_sampler, self.separable = (r0, r1), ic_sampler, bool(separable)
-        self._probe()
-
-    # -- description -------------------------------------------------------------------------------
-    @property
-    def state_dim(self) -> int:
-        """Length 2d of the state x = (q, p)."""
-        return 2 * self.dim
-
-    @property
-    def param_names(self) -> list[str]:
-        return list(self.param_ranges)
-
-    @property
-    def n_params(self) -> int:
-        return len(self.param_ranges)
-
-    def time_grid(self, dtype: torch.dtype = torch.float64) -> Tensor:
-        """The sampling times, shape (n_steps,)."""
-        return torch.linspace(*self.t_span, self.n_steps, dtype=dtype)
-
-    def __repr__(self) -> str:
-        box = ", ".join(f"{k}∈[{lo:g}, {hi:g}]" for k, (lo, hi) in self.param_ranges.items())
-        return f"{type(self).__name__}({self.name!r}, dim={self.dim}, {box}, t={self.t_span}, n_steps={self.n_steps})"
-
-    # -- dynamics ------------------------------------------------------------------------------------
-    def _broadcast(self, x: Tensor, mu: Tensor) -> tuple[Tensor, Tensor]:
-        x, mu = torch.as_tensor(x), torch.as_tensor(mu)
-        if x.ndim == 0 or x.shape[-1] != self.state_dim:
-            raise ValueError(f"{self.name}: the state must have last dimension 2d = {self.state_dim}; "
-                             f"got shape {tuple(x.shape)}")
-        if mu.ndim == 0 or mu.shape[-1] != self.n_params:
-            raise ValueError(f"{self.name}: mu must have last dimension {self.n_params} "
-                             f"({', '.join(self.param_names)}); got shape {tuple(mu.shape)}")
-        try:
-            batch = torch.broadcast_shapes(x.shape[:-1], mu.shape[:-1])
-        except RuntimeError:
-            raise ValueError(f"{self.name}: state batch {tuple(x.shape[:-1])} and mu batch "
-                             f"{tuple(mu.shape[:-1])} do not broadcast") from None
-        mu = mu.to(x.dtype) if x.is_floating_point() else mu
-        return x.expand(*batch, self.state_dim), mu.expand(*batch, self.n_params)
+        if not callable(hamiltonian):
+            raise ValueError("hamiltonian must be a callable H(x, mu)")
+        super().__init__(name, 2 * dim, param_ranges, t_span, n_steps, ic_sampler, ood_ranges=ood_ranges,
+                         ic_radius=ic_radius, positive=positive)
+        self.dim, self.hamiltonian, self.separable = dim, hamiltonian, bool(separable)
+        if not torch.isfinite(self.energy(*self._probe_states())).all():
+            raise ValueError(f"{name}: hamiltonian returned non-finite values at the centre of the box")
 
     def energy(self, x: Tensor, mu: Tensor) -> Tensor:
         """H(x, μ). x: (..., 2d), mu: (..., n_mu) broadcastable  ->  (...)."""
-        x, mu = self._broadcast(x, mu)
-        h = self.hamiltonian(x, mu)
-        if not isinstance(h, Tensor) or h.shape != x.shape[:-1]:
-            got = tuple(h.shape) if isinstance(h, Tensor) else type(h).__name__
-            raise ValueError(f"{self.name}: hamiltonian(x, mu) must return shape x.shape[:-1] = "
-                             f"{tuple(x.shape[:-1])}, one energy per state; got {got}")
-        return h
+        return self._scalar(self.hamiltonian, "hamiltonian", x, mu)
 
     def vector_field(self, x: Tensor, mu: Tensor) -> Tensor:
         """ẋ = J∇ₓH(x, μ) by autograd. x: (..., 2d), mu: (..., n_mu)  ->  (..., 2d). Works under no_grad."""
@@ -163,74 +80,7 @@ class HamiltonianFamily:
         with torch.enable_grad():
             xg = x.detach().requires_grad_(True)
             (grad,) = torch.autograd.grad(self.energy(xg, mu.detach()).sum(), xg)
-        dq, dp = grad[..., : self.dim], grad[..., self.dim:]
-        return torch.cat([dp, -dq], dim=-1)
-
-    # -- sampling ------------------------------------------------------------------------------------
-    def sample_params(self, n: int, seed: int | torch.Generator = 0, ood: bool = False) -> Tensor:
-        """n parameter vectors drawn uniformly from the box (or the OOD box), shape (n, n_mu), float64."""
-        box = self.ood_ranges if ood else self.param_ranges
-        if box is None:
-            raise ValueError(f"{self.name} has no ood_ranges")
-        lo, hi = (torch.tensor(b, dtype=torch.float64) for b in zip(*box.values()))
-        return lo + (hi - lo) * torch.rand(n, self.n_params, generator=as_generator(seed), dtype=torch.float64)
-
-    def check_params(self, mu: Tensor) -> Tensor:
-        """Validate μ: shape (..., n_mu), finite, and positive where it must be. Returns it as float64."""
-        mu = torch.as_tensor(mu, dtype=torch.float64)
-        if mu.ndim == 0 or mu.shape[-1] != self.n_params:
-            raise ValueError(f"{self.name}: mu must have last dimension {self.n_params} "
-                             f"({', '.join(self.param_names)}); got shape {tuple(mu.shape)}")
-        if not torch.isfinite(mu).all():
-            raise ValueError(f"{self.name}: mu contains non-finite values")
-        for i, key in enumerate(self.param_names):
-            if key in self._positive and (mu[..., i] <= 0).any():
-                raise ValueError(f"{self.name}: parameter {key!r} must be positive; got {mu[..., i].min().item()}")
-        return mu
-
-    def sample_initial_conditions(self, n: int, mu: Tensor, seed: int | torch.Generator = 0) -> Tensor:
-        """n initial states for the system with parameters mu: (n_mu,). Returns (n, 2d), float64."""
-        gen, mu = as_generator(seed), self.check_params(mu)
-        if self.ic_sampler is None:
-            if self.state_dim == 2:  # r(cos θ, sin θ), θ ~ U[0, 2π), as in the protocol
-                theta = 2 * math.pi * torch.rand(n, generator=gen, dtype=torch.float64)
-                direction = torch.stack([theta.cos(), theta.sin()], -1)
-            else:  # a uniformly random direction on the unit sphere of R^{2d}
-                direction = torch.randn(n, self.state_dim, generator=gen, dtype=torch.float64)
-                direction = direction / direction.norm(dim=-1, keepdim=True)
-            r0, r1 = self.ic_radius
-            x0 = (r0 + (r1 - r0) * torch.rand(n, 1, generator=gen, dtype=torch.float64)) * direction
-        else:
-            takes_mu = len(inspect.signature(self.ic_sampler).parameters) >= 3
-            x0 = self.ic_sampler(n, gen, mu) if takes_mu else self.ic_sampler(n, gen)
-            x0 = torch.as_tensor(x0, dtype=torch.float64)
-            if x0.shape != (n, self.state_dim):
-                raise ValueError(f"{self.name}: ic_sampler must return shape ({n}, {self.state_dim}); "
-                                 f"got {tuple(x0.shape)}")
-        return x0
-
-    def trajectories(self, mu: Tensor, x0: Tensor) -> Tensor:
-        """Ground truth by ``solve_ivp`` (DOP853, rtol = atol = 1e-10) on :meth:`time_grid`.
-
-        mu: (n_mu,), x0: (B, 2d)  ->  (B, n_steps, 2d), float64.
-        """
-        mu = self.check_params(mu)
-        if mu.ndim != 1:
-            raise ValueError(f"{self.name}: trajectories() takes the parameters of one system, mu: "
-                             f"({self.n_params},); got shape {tuple(mu.shape)}")
-        x0 = torch.as_tensor(x0, dtype=torch.float64)
-        if x0.ndim != 2 or x0.shape[-1] != self.state_dim:
-            raise ValueError(f"{self.name}: x0 must have shape (B, {self.state_dim}); got {tuple(x0.shape)}")
-        return integrators.solve_ground_truth(lambda x: self.vector_field(x, mu), x0, self.time_grid())
-
-    def _probe(self) -> None:
-        """Call H once on representative inputs, so that a malformed H fails at construction."""
-        lo, hi = (torch.tensor(b, dtype=torch.float64) for b in zip(*self.param_ranges.values()))
-        mu = ((lo + hi) / 2).expand(3, self.n_params)
-        x = torch.linspace(0.1, 0.5, 3 * self.state_dim, dtype=torch.float64).reshape(3, self.state_dim)
-        h = self.energy(x, mu)
-        if not torch.isfinite(h).all():
-            raise ValueError(f"{self.name}: hamiltonian returned non-finite values at the centre of the box")
+        return symplectic_gradient(grad)
 
 
 # ---------------------------------------------------------------------------------------------------------
