@@ -1,0 +1,83 @@
+"""Fitting one model to one system's data by derivative matching (also the Scratch baseline's trainer).
+
+The loss is the mean squared error between predicted and true time derivatives,
+mean ‖f_θ(x) − ẋ‖², the "symplectic" loss of HNNs and the same form for GENERIC networks.
+
+See chapter 02 (book/02_hamiltonian_neural_networks.md).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+Tensor = torch.Tensor
+
+__all__ = ["derivative_loss", "fit_vector_field", "TrainingDiverged"]
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+def derivative_loss(model: nn.Module, x: Tensor, xdot: Tensor) -> Tensor:
+    """mean over samples of ‖model(x) − ẋ‖². x, xdot: (..., n) -> scalar."""
+    return (model(x) - xdot).pow(2).sum(-1).mean()
+
+
+def fit_vector_field(model: nn.Module, x: Tensor, xdot: Tensor, steps: int, lr: float = 1e-3,
+                     batch_size: int | None = None, weight_decay: float = 0.0, seed: int = 0,
+                     progress: bool = True, desc: str | None = None) -> list[float]:
+    """Train ``model`` so that model(x) ≈ ẋ with Adam; returns the loss after every step.
+
+    Args:
+        model: maps states (..., n) to derivatives (..., n); its parameters are trained in place.
+        x, xdot: states and their exact time derivatives, (N, n), or (K, N, n) for K systems (for example
+            with an ``MLP(..., n_models=K)`` ensemble: Adam's per-parameter scaling then trains each member
+            as if alone).
+        steps: optimiser steps. lr, weight_decay: of Adam.
+        batch_size: samples per step (drawn along the N axis); ``None`` uses all of them.
+        seed: seeds the mini-batch order.
+        progress: show a tqdm progress bar with the current loss.
+
+    Raises:
+        ValueError: for mismatched or non-finite data.
+        TrainingDiverged: if the loss becomes non-finite, naming the step and the last finite loss.
+
+    See chapter 02 (book/02_hamiltonian_neural_networks.md).
+    """
+    x, xdot = torch.as_tensor(x), torch.as_tensor(xdot)
+    if x.shape != xdot.shape or x.ndim < 2:
+        raise ValueError(f"x and xdot must have the same shape (N, n) or (K, N, n); got {tuple(x.shape)} "
+                         f"and {tuple(xdot.shape)}")
+    if not (torch.isfinite(x).all() and torch.isfinite(xdot).all()):
+        raise ValueError("training data contain NaN or inf")
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1; got {steps}")
+    n_samples = x.shape[-2]
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    generator = torch.Generator().manual_seed(seed)
+    history: list[float] = []
+    from tqdm.auto import tqdm  # lazy: tqdm is not needed to import spmeta
+
+    bar = tqdm(range(steps), desc=desc or type(model).__name__, disable=not progress, mininterval=0.5)
+    for step in bar:
+        if batch_size is None or batch_size >= n_samples:
+            xb, xdotb = x, xdot
+        else:
+            index = torch.randperm(n_samples, generator=generator)[:batch_size]
+            xb, xdotb = x[..., index, :], xdot[..., index, :]
+        loss = derivative_loss(model, xb, xdotb)
+        value = loss.item()
+        if not math.isfinite(value):
+            last = next((v for v in reversed(history) if math.isfinite(v)), float("nan"))
+            raise TrainingDiverged(f"loss became {value} at step {step}; last finite loss {last:.3e}. "
+                                   "Lower the learning rate or check the data scale.")
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        history.append(value)
+        if step % 50 == 0 or step == steps - 1:
+            bar.set_postfix(loss=f"{history[-1]:.2e}", refresh=False)
+    return history

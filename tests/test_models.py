@@ -1,0 +1,132 @@
+"""Structure by construction: the identities hold for random weights, random states and random batch shapes."""
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spmeta.models import HNN, GenericNet, VectorFieldMLP
+from spmeta.nn import MLP
+from spmeta.training import TrainingDiverged, fit_vector_field
+
+batch_shapes = st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple)
+seeds = st.integers(0, 2**31 - 1)
+scales = st.floats(0.3, 3.0)
+
+
+def _randomise(model: torch.nn.Module, seed: int, scale: float) -> torch.nn.Module:
+    """Float64 copy with random weights beyond the initialisation regime."""
+    torch.manual_seed(seed)
+    model = model.double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, scale / max(1, p.shape[-1]) ** 0.5)
+    return model
+
+
+def _states(shape, n, seed):
+    return torch.randn(*shape, n, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+
+
+@settings(max_examples=25, deadline=None)
+@given(dim=st.integers(1, 3), shape=batch_shapes, seed=seeds, scale=scales)
+def test_hnn_conserves_its_energy_and_volume(dim, shape, seed, scale):
+    model = _randomise(HNN(dim, width=16, depth=2), seed, scale)
+    x = _states(shape, 2 * dim, seed).requires_grad_(True)
+    f = model(x)
+    assert f.shape == x.shape
+    (grad_h,) = torch.autograd.grad(model.hamiltonian(x).sum(), x, create_graph=True)
+    dh_dt = (grad_h * f).sum(-1)  # ∇H̃ · J∇H̃
+    assert dh_dt.abs().max() <= 1e-12 * (1 + grad_h.pow(2).sum(-1).max())
+    divergence = sum(torch.autograd.grad(f[..., i].sum(), x, retain_graph=True)[0][..., i] for i in range(2 * dim))
+    assert divergence.abs().max() <= 1e-10
+
+
+@settings(max_examples=25, deadline=None)
+@given(dim=st.integers(2, 5), rank=st.integers(1, 4), shape=batch_shapes, seed=seeds, scale=scales)
+def test_generic_net_structure(dim, rank, shape, seed, scale):
+    model = _randomise(GenericNet(dim, width=16, depth=2, rank=rank, operator_width=8), seed, scale)
+    x = _states(shape, dim, seed)
+    L, M = model.operators(x)
+    grad_e, grad_s = model.gradients(x)
+    f = model(x)
+    size = 1 + L.abs().amax() + M.abs().amax() * (1 + grad_s.abs().amax()) + grad_e.abs().amax()
+    tol = 1e-12 * size.item() ** 2
+    assert L.shape == M.shape == (*shape, dim, dim)
+    assert (L + L.mT).abs().max() <= tol, "L must be skew"
+    assert (M - M.mT).abs().max() <= tol, "M must be symmetric"
+    assert torch.linalg.eigvalsh(M).min() >= -1e-10 * (1 + M.abs().amax())
+    assert (L @ grad_s[..., None]).abs().max() <= tol, "L∇S = 0"
+    assert (M @ grad_e[..., None]).abs().max() <= tol, "M∇E = 0"
+    torch.testing.assert_close(f, (L @ grad_e[..., None] + M @ grad_s[..., None])[..., 0], rtol=1e-9, atol=tol)
+    assert (grad_e * f).sum(-1).abs().max() <= tol, "dE/dt = 0"
+    assert (grad_s * f).sum(-1).min() >= -tol, "dS/dt >= 0"
+
+
+def test_models_work_under_no_grad_and_keep_graph_when_training():
+    torch.manual_seed(0)
+    for model, n in ((HNN(1, width=8, depth=1), 2), (GenericNet(3, width=8, depth=1), 3)):
+        x = torch.randn(4, n)
+        with torch.no_grad():
+            f = model(x)
+        assert not f.requires_grad
+        g = model(x)
+        assert g.requires_grad
+        torch.testing.assert_close(f, g.detach())
+        g.pow(2).sum().backward()
+        # every parameter gets a gradient, except the output biases of the scalar networks, which ∇ removes
+        missing = {name for name, p in model.named_parameters() if p.grad is None}
+        assert missing <= {f"{net}.biases.1" for net in ("hamiltonian_net", "energy_net", "entropy_net")}, missing
+
+
+def test_ensemble_mlp_members_are_independent():
+    torch.manual_seed(0)
+    ensemble = MLP(2, 1, width=8, depth=2, n_models=3)
+    x = torch.randn(3, 5, 2)
+    out = ensemble(x)
+    for k in range(3):
+        single = MLP(2, 1, width=8, depth=2)
+        with torch.no_grad():
+            for ps, pe in zip(single.parameters(), ensemble.parameters()):
+                ps.copy_(pe[k].reshape(ps.shape))
+        torch.testing.assert_close(out[k], single(x[k]))
+
+
+def test_fit_lowers_the_loss_and_reports_divergence():
+    torch.manual_seed(0)
+    x = torch.randn(64, 2)
+    xdot = torch.stack([x[:, 1], -x[:, 0]], -1)
+    model = HNN(1, width=16, depth=2)
+    history = fit_vector_field(model, x, xdot, steps=200, lr=3e-3, progress=False)
+    assert len(history) == 200 and history[-1] < 0.1 * history[0]
+    with pytest.raises(TrainingDiverged, match="step 0"):
+        fit_vector_field(_Exploding(), x, xdot, steps=3, progress=False)
+
+
+class _Exploding(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, x):
+        return x * self.w * float("nan")
+
+
+@pytest.mark.parametrize("model, good, bad, expected", [
+    (HNN(1), 2, 3, "2d = 2"), (HNN(2), 4, 2, "2d = 4"), (GenericNet(3), 3, 4, "last dimension 3"),
+    (VectorFieldMLP(4), 4, 3, "last dimension 4"),
+])
+def test_wrong_state_dimension_names_the_expected_one(model, good, bad, expected):
+    assert model(torch.zeros(2, good)).shape == (2, good)
+    with pytest.raises(ValueError, match=expected):
+        model(torch.zeros(2, bad))
+
+
+def test_bad_data_and_arguments():
+    with pytest.raises(ValueError, match="same shape"):
+        fit_vector_field(HNN(1), torch.zeros(5, 2), torch.zeros(4, 2), steps=1, progress=False)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        fit_vector_field(HNN(1), torch.full((5, 2), float("nan")), torch.zeros(5, 2), steps=1, progress=False)
+    with pytest.raises(ValueError, match="unknown activation.*tanh"):
+        MLP(2, 1, activation="relu6")
+    with pytest.raises(ValueError, match="width"):
+        MLP(2, 1, width=0)
