@@ -149,16 +149,16 @@ def plot_energy_error(ax, t, error, method: str, label: str | None = None, runni
 
     t: (T,); error: (T,) or (B, T) (the maximum over B is drawn). With ``running_max`` the curve is the
     largest error seen up to time t, which shows drift and boundedness without the fast oscillations.
-    ``log_time`` also puts t on a log axis (t = 0 is left out), where linear drift has slope 1.
-    Values below ``floor`` are clipped so that exact zeros still show on the log axis.
+    ``log_time`` also puts t on a log axis, where linear drift has slope 1. The first sample (zero error
+    by definition) is left out; later exact zeros are clipped to ``floor`` so that they still show.
     """
-    t = torch.as_tensor(t).detach()
+    t = torch.as_tensor(t).detach()[1:]
     error = torch.as_tensor(error).detach()
     error = error.reshape(-1, error.shape[-1]).amax(0)
     if running_max:
         error = error.cummax(0).values
+    error = error[1:]
     if log_time:
-        t, error = t[t > 0], error[t > 0]
         ax.set_xscale("log")
     style = {**method_style(method), "marker": None, **kwargs}
     if label is not None:
