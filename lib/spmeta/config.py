@@ -54,7 +54,7 @@ class Scale:
 SCALES: dict[str, Scale] = {
     "quick": Scale("quick", n_train=8, n_test=3, n_traj=10, epochs=60, fit_steps=1000, adapt_steps=30,
                    grid=12, n_portraits=3, long_periods=60, shots=(1, 10, 100)),
-    "book": Scale("book", n_train=30, n_test=5, n_traj=10, epochs=1000, fit_steps=2000, adapt_steps=100,
+    "book": Scale("book", n_train=30, n_test=5, n_traj=10, epochs=1000, fit_steps=3000, adapt_steps=100,
                   grid=20, n_portraits=4, long_periods=300, shots=(1, 5, 10, 30, 100, 300)),
     "paper": Scale("paper", n_train=70, n_test=10, n_traj=10, epochs=10000, fit_steps=5000, adapt_steps=100,
                    grid=20, n_portraits=4, long_periods=1000, shots=(1, 5, 10, 30, 100, 300)),

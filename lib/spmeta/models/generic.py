@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..nn.mlp import MLP
-from .hnn import input_gradient
+from .fields import check_state, input_gradient
 
 Tensor = torch.Tensor
 
@@ -61,19 +61,14 @@ class GenericNet(nn.Module):
     def state_dim(self) -> int:
         return self.dim
 
-    def _check(self, x: Tensor) -> None:
-        if x.ndim == 0 or x.shape[-1] != self.dim:
-            raise ValueError(f"GenericNet(dim={self.dim}) expects states with last dimension {self.dim}; "
-                             f"got shape {tuple(x.shape)}")
-
     def energy(self, x: Tensor) -> Tensor:
         """Learned energy E(x). x: (..., n) -> (...)."""
-        self._check(x)
+        check_state(x, self.dim, f"GenericNet(dim={self.dim})")
         return self.energy_net(x)[..., 0]
 
     def entropy(self, x: Tensor) -> Tensor:
         """Learned entropy S(x). x: (..., n) -> (...)."""
-        self._check(x)
+        check_state(x, self.dim, f"GenericNet(dim={self.dim})")
         return self.entropy_net(x)[..., 0]
 
     def _factors(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
@@ -88,19 +83,19 @@ class GenericNet(nn.Module):
 
     def operators(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """The operators L = Bᵀ σ B (skew) and M = Cᵀ D Dᵀ C (symmetric PSD), each (..., n, n)."""
-        self._check(x)
+        check_state(x, self.dim, f"GenericNet(dim={self.dim})")
         _, _, b, c, sigma, d = self._factors(x)
         cd = c.mT @ d
         return b.mT @ sigma @ b, cd @ cd.mT
 
     def gradients(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(∇E, ∇S), each (..., n)."""
-        self._check(x)
+        check_state(x, self.dim, f"GenericNet(dim={self.dim})")
         return input_gradient(self.energy, x), input_gradient(self.entropy, x)
 
     def forward(self, x: Tensor) -> Tensor:
         """ẋ = L∇E + M∇S. x: (..., n) -> (..., n). Works under ``torch.no_grad()``."""
-        self._check(x)
+        check_state(x, self.dim, f"GenericNet(dim={self.dim})")
         grad_e, grad_s, b, c, sigma, d = self._factors(x)
         reversible = (b.mT @ (sigma @ (b @ grad_e[..., None])))[..., 0]
         irreversible = (c.mT @ (d @ (d.mT @ (c @ grad_s[..., None]))))[..., 0]

@@ -7,30 +7,16 @@ See chapter 02 (book/02_hamiltonian_neural_networks.md).
 """
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 from torch import nn
 
 from ..nn.mlp import MLP
 from ..systems.hamiltonian import symplectic_gradient
+from .fields import check_state, input_gradient
 
 Tensor = torch.Tensor
 
-__all__ = ["HNN", "input_gradient"]
-
-
-def input_gradient(scalar: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
-    """∇ₓ of a scalar network, x: (..., n) -> (..., n).
-
-    The graph is kept (``create_graph``) whenever gradients are enabled, so a loss on the result trains the
-    network; under ``torch.no_grad()`` the gradient is still computed and returned detached.
-    """
-    create_graph = torch.is_grad_enabled()
-    with torch.enable_grad():
-        xg = x if x.requires_grad else x.detach().requires_grad_(True)
-        (grad,) = torch.autograd.grad(scalar(xg).sum(), xg, create_graph=create_graph)
-    return grad
+__all__ = ["HNN"]
 
 
 class HNN(nn.Module):
@@ -58,17 +44,12 @@ class HNN(nn.Module):
     def state_dim(self) -> int:
         return 2 * self.dim
 
-    def _check(self, x: Tensor) -> None:
-        if x.ndim == 0 or x.shape[-1] != self.state_dim:
-            raise ValueError(f"HNN(dim={self.dim}) expects states with last dimension 2d = {self.state_dim}; "
-                             f"got shape {tuple(x.shape)}")
-
     def hamiltonian(self, x: Tensor) -> Tensor:
         """The learned energy H̃(x). x: (..., 2d) -> (...)."""
-        self._check(x)
+        check_state(x, self.state_dim, f"HNN(dim={self.dim})")
         return self.hamiltonian_net(x)[..., 0]
 
     def forward(self, x: Tensor) -> Tensor:
         """The vector field J∇ₓH̃(x). x: (..., 2d) -> (..., 2d). Works under ``torch.no_grad()``."""
-        self._check(x)
+        check_state(x, self.state_dim, f"HNN(dim={self.dim})")
         return symplectic_gradient(input_gradient(self.hamiltonian, x))

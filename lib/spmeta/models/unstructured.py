@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ..nn.mlp import MLP
+from .fields import check_state
 
 __all__ = ["VectorFieldMLP"]
 
@@ -24,7 +25,5 @@ class VectorFieldMLP(nn.Module):
         self.net = MLP(state_dim, state_dim, width, depth, activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim == 0 or x.shape[-1] != self.state_dim:
-            raise ValueError(f"VectorFieldMLP expects states with last dimension {self.state_dim}; "
-                             f"got shape {tuple(x.shape)}")
+        check_state(x, self.state_dim, "VectorFieldMLP")
         return self.net(x)

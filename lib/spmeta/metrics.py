@@ -1,0 +1,52 @@
+"""Error metrics of the benchmark protocol: ε_traj and ε_field.
+
+- ε_traj: roll each trajectory out from its true initial state and average ‖X̂ − X‖_F / ‖X‖_F.
+- ε_field: ‖F̂ − F‖_F / ‖F‖_F over field points: for 2-D states a uniform n × n grid over
+  [−R_q, R_q] × [−R_p, R_p] with R = 1.2 × the largest |coordinate| of the training states; for higher
+  dimensions, uniform points in the training states' bounding box (no enlargement).
+
+See chapter 02 (book/02_hamiltonian_neural_networks.md).
+"""
+from __future__ import annotations
+
+import torch
+
+Tensor = torch.Tensor
+
+__all__ = ["relative_error", "eps_traj", "field_points", "eps_field"]
+
+
+def relative_error(pred: Tensor, true: Tensor, dims: tuple[int, ...]) -> Tensor:
+    """‖pred − true‖_F / ‖true‖_F over the dimensions ``dims``."""
+    return (pred - true).norm(dim=dims) / true.norm(dim=dims)
+
+
+def eps_traj(X_pred: Tensor, X_true: Tensor) -> float:
+    """Mean relative trajectory error. X_pred, X_true: (..., T, n); the mean runs over the leading dims."""
+    return relative_error(X_pred, X_true, dims=(-2, -1)).mean().item()
+
+
+def field_points(train_states: Tensor, n: int = 20, enlarge: float = 1.2, n_random: int = 2000,
+                 seed: int = 0) -> Tensor:
+    """The protocol's field evaluation points from training states (..., d).
+
+    d = 2: the n × n grid over ±enlarge × max |coordinate|, returned as (n, n, 2) (index [i, j] is
+    p_i, q_j, as ``meshgrid`` gives). d > 2: ``n_random`` uniform points in the bounding box, (n_random, d).
+    """
+    states = train_states.reshape(-1, train_states.shape[-1])
+    if states.shape[-1] == 2:
+        radius = enlarge * states.abs().amax(0)
+        q = torch.linspace(-radius[0].item(), radius[0].item(), n, dtype=states.dtype)
+        p = torch.linspace(-radius[1].item(), radius[1].item(), n, dtype=states.dtype)
+        qq, pp = torch.meshgrid(q, p, indexing="xy")
+        return torch.stack([qq, pp], -1)
+    lo, hi = states.amin(0), states.amax(0)
+    u = torch.rand(n_random, states.shape[-1], generator=torch.Generator().manual_seed(seed), dtype=states.dtype)
+    return lo + (hi - lo) * u
+
+
+def eps_field(field_pred, field_true, points: Tensor) -> float:
+    """‖F̂ − F‖_F / ‖F‖_F over all points and components. field_*: (..., n) -> (..., n)."""
+    with torch.no_grad():
+        pred, true = field_pred(points), field_true(points)
+    return relative_error(pred.reshape(-1), true.reshape(-1), dims=(0,)).item()

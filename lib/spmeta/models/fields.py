@@ -1,0 +1,32 @@
+"""What every vector-field model shares: input gradients of scalar networks, and state-shape checks.
+
+See chapter 02 (book/02_hamiltonian_neural_networks.md).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+Tensor = torch.Tensor
+
+__all__ = ["input_gradient", "check_state"]
+
+
+def input_gradient(scalar: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """∇ₓ of a scalar network, x: (..., n) -> (..., n).
+
+    The graph is kept (``create_graph``) whenever gradients are enabled, so a loss on the result trains the
+    network; under ``torch.no_grad()`` the gradient is still computed and returned detached.
+    """
+    create_graph = torch.is_grad_enabled()
+    with torch.enable_grad():
+        xg = x if x.requires_grad else x.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(scalar(xg).sum(), xg, create_graph=create_graph)
+    return grad
+
+
+def check_state(x: Tensor, state_dim: int, owner: str) -> None:
+    """Raise ``ValueError`` naming the expected dimension unless x has shape (..., state_dim)."""
+    if x.ndim == 0 or x.shape[-1] != state_dim:
+        raise ValueError(f"{owner} expects states with last dimension {state_dim}; got shape {tuple(x.shape)}")
