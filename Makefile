@@ -44,7 +44,7 @@ chromium:
 
 # --- the book -----------------------------------------------------------------------------------------
 book: setup notebooks
-	$(BIN)/jupyter-book build -W -n --keep-going .
+	SPMETA_QUICK=0 $(BIN)/jupyter-book build -W -n --keep-going .
 	@echo "Open _build/html/index.html"
 
 # --- the tests ----------------------------------------------------------------------------------------
