@@ -30,3 +30,29 @@ def check_state(x: Tensor, state_dim: int, owner: str) -> None:
     """Raise ``ValueError`` naming the expected dimension unless x has shape (..., state_dim)."""
     if x.ndim == 0 or x.shape[-1] != state_dim:
         raise ValueError(f"{owner} expects states with last dimension {state_dim}; got shape {tuple(x.shape)}")
+
+
+def scalar_network(in_dim: int, width: int, depth: int, activation, modulation: str | None = None,
+                   latent_dim: int = 10, rank: int = 5) -> torch.nn.Module:
+    """The network of a scalar (H̃, E or S): a plain ``MLP(in_dim, 1, ...)``, or, with ``modulation``, a
+    :class:`~spmeta.nn.modulated.ModulatedMLP` conditioned on latent codes."""
+    from ..nn.mlp import MLP
+    from ..nn.modulated import ModulatedMLP
+
+    if modulation is None:
+        return MLP(in_dim, 1, width, depth, activation)
+    return ModulatedMLP(in_dim, 1, width, depth, activation, modulation, latent_dim, rank)
+
+
+def evaluate_scalar(net: torch.nn.Module, x: Tensor, z: Tensor | None) -> Tensor:
+    """net(x) or net(x, z) as a scalar per state: (...). A modulated net needs z, a plain one refuses it."""
+    from ..nn.modulated import ModulatedMLP
+
+    if isinstance(net, ModulatedMLP):
+        if z is None:
+            raise ValueError(f"this model is modulated ({net.modulation_name}): pass latent codes "
+                             f"z: (K, {net.latent_dim})")
+        return net(x, z)[..., 0]
+    if z is not None:
+        raise ValueError("this model is not modulated: z must be None (build it with modulation=...)")
+    return net(x)[..., 0]

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..nn.mlp import MLP
-from .fields import check_state, input_gradient
+from .fields import check_state, evaluate_scalar, input_gradient, scalar_network
 
 Tensor = torch.Tensor
 
@@ -36,6 +36,9 @@ class GenericNet(nn.Module):
     Args:
         dim: n, the length of the state.
         width, depth, activation: of the E and S networks, ``MLP(n, 1, width, depth, activation)``.
+        modulation, latent_dim, modulation_rank: with a modulation name, the E and S networks are
+            :class:`~spmeta.nn.modulated.ModulatedMLP` s and every call takes latent codes z: (K, d_z);
+            L and M are assembled after modulation, so the structure holds for every z.
         rank: r, the number of skew factors ξᵢ, ζᵢ (the size of A and D).
         operator_width, operator_depth: of the two networks x ↦ A(x), D(x) ∈ R^{r×r}.
 
@@ -45,13 +48,14 @@ class GenericNet(nn.Module):
     """
 
     def __init__(self, dim: int, width: int = 100, depth: int = 3, activation="tanh", rank: int = 4,
-                 operator_width: int = 30, operator_depth: int = 2):
+                 operator_width: int = 30, operator_depth: int = 2, modulation: str | None = None,
+                 latent_dim: int = 10, modulation_rank: int = 5):
         super().__init__()
         if isinstance(dim, bool) or not isinstance(dim, int) or dim < 2:
             raise ValueError(f"dim (the state length) must be an integer >= 2; got {dim!r}")
         self.dim, self.rank = dim, rank
-        self.energy_net = MLP(dim, 1, width, depth, activation)
-        self.entropy_net = MLP(dim, 1, width, depth, activation)
+        self.energy_net = scalar_network(dim, width, depth, activation, modulation, latent_dim, modulation_rank)
+        self.entropy_net = scalar_network(dim, width, depth, activation, modulation, latent_dim, modulation_rank)
         self.poisson_net = MLP(dim, rank * rank, operator_width, operator_depth, activation)
         self.friction_net = MLP(dim, rank * rank, operator_width, operator_depth, activation)
         self.xi = nn.Parameter(0.1 * torch.randn(rank, dim, dim))    # skew-symmetrised when used
@@ -61,19 +65,24 @@ class GenericNet(nn.Module):
     def state_dim(self) -> int:
         return self.dim
 
-    def energy(self, x: Tensor) -> Tensor:
-        """Learned energy E(x). x: (..., n) -> (...)."""
+    def energy(self, x: Tensor, z: Tensor | None = None) -> Tensor:
+        """Learned energy E(x; z). x: (..., n) -> (...)."""
         check_state(x, self.dim, f"GenericNet(dim={self.dim})")
-        return self.energy_net(x)[..., 0]
+        return evaluate_scalar(self.energy_net, x, z)
 
-    def entropy(self, x: Tensor) -> Tensor:
-        """Learned entropy S(x). x: (..., n) -> (...)."""
+    def entropy(self, x: Tensor, z: Tensor | None = None) -> Tensor:
+        """Learned entropy S(x; z). x: (..., n) -> (...)."""
         check_state(x, self.dim, f"GenericNet(dim={self.dim})")
-        return self.entropy_net(x)[..., 0]
+        return evaluate_scalar(self.entropy_net, x, z)
 
-    def _factors(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    def gradients(self, x: Tensor, z: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """(∇E, ∇S), each (..., n)."""
+        check_state(x, self.dim, f"GenericNet(dim={self.dim})")
+        return input_gradient(lambda y: self.energy(y, z), x), input_gradient(lambda y: self.entropy(y, z), x)
+
+    def _factors(self, x: Tensor, z: Tensor | None) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
         """∇E, ∇S: (..., n); B, C: (..., r, n); σ = A − Aᵀ, D: (..., r, r)."""
-        grad_e, grad_s = input_gradient(self.energy, x), input_gradient(self.entropy, x)
+        grad_e, grad_s = self.gradients(x, z)
         b = torch.einsum("...a,kab->...kb", grad_s, _skew(self.xi.to(x.dtype)))
         c = torch.einsum("...a,kab->...kb", grad_e, _skew(self.zeta.to(x.dtype)))
         shape = (*x.shape[:-1], self.rank, self.rank)
@@ -81,22 +90,15 @@ class GenericNet(nn.Module):
         d = self.friction_net(x).reshape(shape)
         return grad_e, grad_s, b, c, sigma, d
 
-    def operators(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def operators(self, x: Tensor, z: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """The operators L = Bᵀ σ B (skew) and M = Cᵀ D Dᵀ C (symmetric PSD), each (..., n, n)."""
-        check_state(x, self.dim, f"GenericNet(dim={self.dim})")
-        _, _, b, c, sigma, d = self._factors(x)
+        _, _, b, c, sigma, d = self._factors(x, z)
         cd = c.mT @ d
         return b.mT @ sigma @ b, cd @ cd.mT
 
-    def gradients(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """(∇E, ∇S), each (..., n)."""
-        check_state(x, self.dim, f"GenericNet(dim={self.dim})")
-        return input_gradient(self.energy, x), input_gradient(self.entropy, x)
-
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, z: Tensor | None = None) -> Tensor:
         """ẋ = L∇E + M∇S. x: (..., n) -> (..., n). Works under ``torch.no_grad()``."""
-        check_state(x, self.dim, f"GenericNet(dim={self.dim})")
-        grad_e, grad_s, b, c, sigma, d = self._factors(x)
+        grad_e, grad_s, b, c, sigma, d = self._factors(x, z)
         reversible = (b.mT @ (sigma @ (b @ grad_e[..., None])))[..., 0]
         irreversible = (c.mT @ (d @ (d.mT @ (c @ grad_s[..., None]))))[..., 0]
         return reversible + irreversible

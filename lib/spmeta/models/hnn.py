@@ -10,9 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..nn.mlp import MLP
 from ..systems.hamiltonian import symplectic_gradient
-from .fields import check_state, input_gradient
+from .fields import check_state, evaluate_scalar, input_gradient, scalar_network
 
 Tensor = torch.Tensor
 
@@ -20,36 +19,43 @@ __all__ = ["HNN"]
 
 
 class HNN(nn.Module):
-    """ẋ = J∇ₓH̃(x), with H̃ a scalar network.
+    """ẋ = J∇ₓH̃(x), with H̃ a scalar network, optionally modulated per system by a latent code z.
 
     Args:
         dim: d, the degrees of freedom; states have 2d entries (q, p).
-        width, depth, activation: of the default H̃ network, ``MLP(2d, 1, width, depth, activation)``.
-        hamiltonian_net: any module mapping (..., 2d) -> (..., 1) to use instead.
+        width, depth, activation: of the H̃ network, ``MLP(2d, 1, width, depth, activation)``.
+        modulation: ``None`` for one system, or a modulation name (``"rank_one"``, …) for a family: H̃ is then
+            a :class:`~spmeta.nn.modulated.ModulatedMLP` and every call takes latent codes z: (K, d_z).
+        latent_dim, rank: d_z, and r of ``multi_rank``/``svd``.
+        hamiltonian_net: any module mapping (..., 2d) -> (..., 1) to use instead of the default network.
 
-    Shapes: x: (..., 2d) -> ẋ: (..., 2d), e.g. (K, N, 2d) for K systems of N states.
+    Shapes: x: (..., 2d) -> ẋ: (..., 2d), e.g. (K, N, 2d) for K systems of N states; with modulation,
+    x: (K, N, 2d) and z: (K, d_z). Modulation only changes H̃'s weights, so every modulated model is
+    Hamiltonian, for every z.
 
-    See chapter 02 (book/02_hamiltonian_neural_networks.md).
+    See chapters 02 and 06 (book/02_hamiltonian_neural_networks.md, book/06_latent_modulation.md).
     """
 
     def __init__(self, dim: int, width: int = 100, depth: int = 3, activation="tanh",
+                 modulation: str | None = None, latent_dim: int = 10, rank: int = 5,
                  hamiltonian_net: nn.Module | None = None):
         super().__init__()
         if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
             raise ValueError(f"dim must be a positive integer (degrees of freedom); got {dim!r}")
         self.dim = dim
-        self.hamiltonian_net = hamiltonian_net or MLP(2 * dim, 1, width, depth, activation)
+        self.hamiltonian_net = hamiltonian_net or scalar_network(2 * dim, width, depth, activation, modulation,
+                                                                 latent_dim, rank)
 
     @property
     def state_dim(self) -> int:
         return 2 * self.dim
 
-    def hamiltonian(self, x: Tensor) -> Tensor:
-        """The learned energy H̃(x). x: (..., 2d) -> (...)."""
+    def hamiltonian(self, x: Tensor, z: Tensor | None = None) -> Tensor:
+        """The learned energy H̃(x; z). x: (..., 2d) (with z: (K, N, 2d)) -> (...)."""
         check_state(x, self.state_dim, f"HNN(dim={self.dim})")
-        return self.hamiltonian_net(x)[..., 0]
+        return evaluate_scalar(self.hamiltonian_net, x, z)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """The vector field J∇ₓH̃(x). x: (..., 2d) -> (..., 2d). Works under ``torch.no_grad()``."""
+    def forward(self, x: Tensor, z: Tensor | None = None) -> Tensor:
+        """The vector field J∇ₓH̃(x; z). x: (..., 2d) -> (..., 2d). Works under ``torch.no_grad()``."""
         check_state(x, self.state_dim, f"HNN(dim={self.dim})")
-        return symplectic_gradient(input_gradient(self.hamiltonian, x))
+        return symplectic_gradient(input_gradient(lambda y: self.hamiltonian(y, z), x))

@@ -1,0 +1,135 @@
+"""Data sets of the benchmark protocol: many systems of one family, split into train and test systems.
+
+``make_dataset`` draws n_train + n_test parameter vectors μ from the family's box, n_traj initial states per
+system, integrates the ground truth on the family's time grid and evaluates the exact derivatives. Test
+systems are split further into a *support* (what a method may adapt on) and a *query* (what it is scored on).
+
+See chapter 05 (book/05_learning_families.md).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .systems.family import Family, as_generator
+
+Tensor = torch.Tensor
+
+__all__ = ["Trajectories", "Samples", "Dataset", "make_dataset"]
+
+
+@dataclass(frozen=True)
+class Samples:
+    """(x, ẋ) samples of K systems: x, xdot: (K, N, n); mu: (K, n_mu) (never shown to a model)."""
+
+    x: Tensor
+    xdot: Tensor
+    mu: Tensor
+
+    @property
+    def n_systems(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def n_samples(self) -> int:
+        return self.x.shape[1]
+
+
+@dataclass(frozen=True)
+class Trajectories:
+    """Trajectories of K systems: X, Xdot: (K, B, T, n) on the times t: (T,); mu: (K, n_mu)."""
+
+    family: Family
+    mu: Tensor
+    t: Tensor
+    X: Tensor
+    Xdot: Tensor
+
+    @property
+    def n_systems(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def n_traj(self) -> int:
+        return self.X.shape[1]
+
+    def samples(self) -> Samples:
+        """All states and derivatives as samples, x, xdot: (K, B·T, n)."""
+        K, n = self.n_systems, self.X.shape[-1]
+        return Samples(self.X.reshape(K, -1, n), self.Xdot.reshape(K, -1, n), self.mu)
+
+    def _n_support_traj(self, shots: int, unit: str) -> int:
+        if unit not in ("trajectories", "samples"):
+            raise ValueError(f"unit must be 'trajectories' or 'samples'; got {unit!r}")
+        if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
+            raise ValueError(f"shots must be a positive integer; got {shots!r}")
+        per_traj = 1 if unit == "trajectories" else self.X.shape[2]
+        n_traj = -(-shots // per_traj)
+        if n_traj >= self.n_traj:
+            raise ValueError(f"{shots} {unit} of support leave no query trajectory: each system has "
+                             f"{self.n_traj} trajectories of {self.X.shape[2]} samples")
+        return n_traj
+
+    def support(self, shots: int = 1, unit: str = "trajectories") -> Samples:
+        """The support of each system: its first ``shots`` trajectories, or, with ``unit="samples"``, its
+        first ``shots`` (x, ẋ) samples in time order (trajectory after trajectory). x, xdot: (K, N, n)."""
+        n_traj = self._n_support_traj(shots, unit)
+        samples = Trajectories(self.family, self.mu, self.t, self.X[:, :n_traj], self.Xdot[:, :n_traj]).samples()
+        if unit == "samples":
+            samples = Samples(samples.x[:, :shots], samples.xdot[:, :shots], self.mu)
+        return samples
+
+    def query(self, shots: int = 1, unit: str = "trajectories") -> "Trajectories":
+        """The trajectories that no support of the same size touches: (K, B − b, T, n)."""
+        n_traj = self._n_support_traj(shots, unit)
+        return Trajectories(self.family, self.mu, self.t, self.X[:, n_traj:], self.Xdot[:, n_traj:])
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Train and test systems of one family, generated with one seed."""
+
+    family: Family
+    train: Trajectories
+    test: Trajectories
+    seed: int
+
+
+def make_dataset(family: Family, n_train: int = 70, n_test: int = 10, n_traj: int = 10, seed: int = 0,
+                 ood: bool = False, noise: float = 0.0) -> Dataset:
+    """Generate the protocol's data for ``family``.
+
+    Args:
+        family: a :class:`~spmeta.systems.HamiltonianFamily` or :class:`~spmeta.systems.GenericFamily`.
+        n_train, n_test: numbers of systems (parameter vectors μ) for training and testing.
+        n_traj: trajectories per system.
+        seed: fixes μ, the initial states and the noise.
+        ood: draw the *test* systems from the family's out-of-distribution box.
+        noise: Gaussian noise of this relative size (times each coordinate's spread) added to the states;
+            derivatives stay exact, as in the HNN experiments.
+
+    Returns:
+        A :class:`Dataset`; ``train.X``: (n_train, n_traj, T, n), ``test.X``: (n_test, n_traj, T, n), float64.
+
+    See chapter 05 (book/05_learning_families.md).
+    """
+    for what, value, minimum in (("n_train", n_train, 1), ("n_test", n_test, 0), ("n_traj", n_traj, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{what} must be an integer >= {minimum}; got {value!r}")
+    if noise < 0:
+        raise ValueError(f"noise must be >= 0; got {noise}")
+    gen = as_generator(seed)
+    mu_train = family.sample_params(n_train, gen)
+    mu_test = family.sample_params(n_test, gen, ood=ood) if n_test else mu_train[:0]
+
+    def generate(mus: Tensor) -> Trajectories:
+        X = [family.trajectories(mu, family.sample_initial_conditions(n_traj, mu, gen)) for mu in mus]
+        X = torch.stack(X) if X else torch.zeros(0, n_traj, family.n_steps, family.state_dim, dtype=torch.float64)
+        Xdot = family.vector_field(X, mus[:, None, None, :]) if len(mus) else X.clone()
+        if noise:
+            spread = X.reshape(-1, X.shape[-1]).std(0)
+            X = X + noise * spread * torch.randn(X.shape, generator=gen, dtype=X.dtype)
+        return Trajectories(family, mus, family.time_grid(), X, Xdot.detach())
+
+    return Dataset(family, generate(mu_train), generate(mu_test), seed)
