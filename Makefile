@@ -44,7 +44,7 @@ chromium:
 
 # --- the book -----------------------------------------------------------------------------------------
 book: setup notebooks
-	SPMETA_QUICK=0 $(BIN)/jupyter-book build -W -n --keep-going .
+	SPMETA_QUICK=0 $(BIN)/jupyter-book build --all -W -n --keep-going .
 	@echo "Open _build/html/index.html"
 
 # --- the tests ----------------------------------------------------------------------------------------
@@ -58,7 +58,7 @@ nbval: setup notebooks
 
 build-quick: setup notebooks
 	for f in $(VENDORED); do test -f "$$f"; done
-	SPMETA_QUICK=1 $(BIN)/jupyter-book build -W -n --keep-going .
+	SPMETA_QUICK=1 $(BIN)/jupyter-book build --all -W -n --keep-going .
 	# pages must load no asset from a CDN (the theme's unused thebe URL constant is not a load)
 	if grep -rlE '(src|href)="https?://(cdn\.jsdelivr\.net|cdnjs\.cloudflare\.com|unpkg\.com)' _build/html --include='*.html'; then \
 	  echo "a built page loads a CDN asset"; exit 1; fi
