@@ -3,11 +3,13 @@
 The reference implementation that accompanies the book on "Meta-learning Structure-Preserving Dynamics"
 (arXiv 2508.11205). Import-time dependencies are torch and numpy only.
 """
-from . import book, config, integrators, plotting, systems
+from . import book, config, integrators, metrics, plotting, systems
+from .data import make_dataset
+from .learner import MetaLearner
 from .systems import GenericFamily, HamiltonianFamily, get_family
 
 __version__ = "0.1.0"
-__all__ = ["config", "integrators", "systems", "plotting", "book", "HamiltonianFamily", "GenericFamily", "get_family", "seed_everything"]
+__all__ = ["make_dataset", "MetaLearner", "metrics", "config", "integrators", "systems", "plotting", "book", "HamiltonianFamily", "GenericFamily", "get_family", "seed_everything"]
 
 
 def seed_everything(seed: int) -> None:

@@ -13,7 +13,7 @@ import torch
 
 Tensor = torch.Tensor
 
-__all__ = ["relative_error", "eps_traj", "field_points", "eps_field"]
+__all__ = ["relative_error", "eps_traj", "field_points", "eps_field", "eps_field_per_system", "ssim_field"]
 
 
 def relative_error(pred: Tensor, true: Tensor, dims: tuple[int, ...]) -> Tensor:
@@ -50,3 +50,30 @@ def eps_field(field_pred, field_true, points: Tensor) -> float:
     with torch.no_grad():
         pred, true = field_pred(points), field_true(points)
     return relative_error(pred.reshape(-1), true.reshape(-1), dims=(0,)).item()
+
+
+def eps_field_per_system(field_pred, field_true, points: Tensor, n_systems: int) -> Tensor:
+    """ε_field of each of K systems on shared points. field_*: (K, P, n) -> (K, P, n); points: (..., n).
+
+    Returns (K,), one relative error per system (the protocol averages them).
+    """
+    pts = points.reshape(1, -1, points.shape[-1]).expand(n_systems, -1, -1)
+    with torch.no_grad():
+        pred, true = field_pred(pts), field_true(pts)
+    return relative_error(pred, true, dims=(-2, -1))
+
+
+def ssim_field(field_pred, field_true, grid: Tensor, n_systems: int) -> Tensor:
+    """SSIM between the predicted and true |F| images on a 2-D grid (n, n, 2), one value per system.
+
+    field_*: (K, n·n, 2) -> (K, n·n, 2). Uses ``skimage.metrics.structural_similarity`` with ``data_range`` the
+    true image's range. Returns (K,).
+    """
+    from skimage.metrics import structural_similarity  # lazy: scikit-image is optional
+
+    n = grid.shape[0]
+    pts = grid.reshape(1, -1, 2).expand(n_systems, -1, -1)
+    with torch.no_grad():
+        pred = field_pred(pts).norm(dim=-1).reshape(-1, n, n).numpy()
+        true = field_true(pts).norm(dim=-1).reshape(-1, n, n).numpy()
+    return torch.tensor([structural_similarity(p, t, data_range=float(t.max() - t.min())) for p, t in zip(pred, true)])

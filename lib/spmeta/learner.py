@@ -1,0 +1,206 @@
+"""``MetaLearner``: the one-object public API. Fit on training systems, adapt to new ones, evaluate.
+
+    learner = spmeta.MetaLearner(model="hnn", modulation="rank_one", latent_dim=10)
+    learner.fit(data.train, epochs=2000)
+    adapted = learner.adapt(data.test.support(shots=1), steps=100)
+    scores = learner.evaluate(data.test, adapted)
+
+``modulation=`` selects auto-decoding with a modulated network; ``method=`` selects an optimisation-based
+baseline (``maml``, ``fomaml``, ``anil``, ``reptile``, ``scratch``) on the same unmodulated base network.
+
+See chapter 07 (book/07_auto_decoding.md).
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+
+from . import integrators
+from .data import Samples, Trajectories
+from .meta import baselines
+from .meta.autodecode import AutoDecodeConfig, LatentTable, adapt, meta_train
+from .metrics import eps_field_per_system, eps_traj, field_points, relative_error, ssim_field
+from .models import HNN, GenericNet
+from .nn.modulation import MODULATIONS
+from .systems import GenericFamily, HamiltonianFamily
+
+Tensor = torch.Tensor
+
+__all__ = ["MetaLearner", "Adapted", "MODELS", "METHODS"]
+
+MODELS = ("hnn", "generic")
+METHODS = ("autodecode",) + baselines.BASELINES
+
+
+@dataclass
+class Adapted:
+    """The result of :meth:`MetaLearner.adapt` for K test systems: ``field(x)`` maps (K, N, n) -> (K, N, n)."""
+
+    field: Callable[[Tensor], Tensor]
+    history: list[float] = field(default_factory=list)
+    latents: Tensor | None = None
+
+
+class MetaLearner:
+    """Learn a family of systems, then adapt to new members from a few samples.
+
+    Args:
+        model: ``"hnn"`` (Hamiltonian families) or ``"generic"`` (GENERIC families).
+        modulation: a modulation name for auto-decoding (``shift``, ``film``, ``full_weight``, ``rank_one``,
+            ``multi_rank``, ``svd``); leave it ``None`` with a baseline ``method``.
+        method: ``"autodecode"`` (the default with a modulation) or a baseline: ``maml``, ``fomaml``, ``anil``,
+            ``reptile``, ``scratch``.
+        latent_dim, rank: d_z and r (``multi_rank``, ``svd``).
+        width, depth, activation: the base network (the protocol: 100, 3 hidden layers, tanh).
+        dtype: of training; evaluation runs in float64.
+        seed: fixes the initialisation.
+        **config: fields of :class:`~spmeta.meta.AutoDecodeConfig` or :class:`~spmeta.meta.baselines.BaselineConfig`.
+
+    See chapter 07 (book/07_auto_decoding.md).
+    """
+
+    def __init__(self, model: str = "hnn", modulation: str | None = None, method: str | None = None,
+                 latent_dim: int = 10, rank: int = 5, width: int = 100, depth: int = 3, activation="tanh",
+                 dtype: torch.dtype = torch.float32, seed: int = 0, **config):
+        if model not in MODELS:
+            raise ValueError(f"unknown model {model!r}; valid names are {list(MODELS)}")
+        method = method or ("autodecode" if modulation is not None else None)
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}; valid names are {list(METHODS)} (or pass modulation=)")
+        if method == "autodecode" and modulation not in MODULATIONS:
+            raise ValueError(f"unknown modulation {modulation!r}; valid names are {sorted(MODULATIONS)}")
+        if method != "autodecode" and modulation is not None:
+            raise ValueError(f"method {method!r} uses the unmodulated base network: leave modulation=None")
+        config_type = AutoDecodeConfig if method == "autodecode" else baselines.BaselineConfig
+        fields = {f.name for f in dataclasses.fields(config_type)}
+        unknown = set(config) - fields
+        if unknown:
+            raise ValueError(f"unknown settings {sorted(unknown)} for {method}; valid ones are {sorted(fields)}")
+        self.model_name, self.modulation, self.method = model, modulation, method
+        self.config = config_type(**config)
+        self.net_kwargs = dict(width=width, depth=depth, activation=activation)
+        self.latent_dim, self.rank, self.dtype, self.seed = latent_dim, rank, dtype, seed
+        self.net: nn.Module | None = None
+        self.latents: LatentTable | None = None
+        self.family = None
+        self._train_states: Tensor | None = None
+
+    def __repr__(self) -> str:
+        what = self.modulation if self.method == "autodecode" else self.method
+        return f"MetaLearner(model={self.model_name!r}, {what}, fitted={self.net is not None})"
+
+    # -- model ---------------------------------------------------------------------------------------
+    def _build(self, family, modulated: bool) -> nn.Module:
+        torch.manual_seed(self.seed)
+        mod = dict(modulation=self.modulation, latent_dim=self.latent_dim) if modulated else {}
+        if self.model_name == "hnn":
+            if not isinstance(family, HamiltonianFamily):
+                raise ValueError(f"model='hnn' needs a HamiltonianFamily; {family.name!r} is a "
+                                 f"{type(family).__name__}: use model='generic'")
+            net = HNN(family.dim, rank=self.rank, **mod, **self.net_kwargs)
+        else:
+            if not isinstance(family, GenericFamily):
+                raise ValueError(f"model='generic' needs a GenericFamily; {family.name!r} is a "
+                                 f"{type(family).__name__}: use model='hnn'")
+            net = GenericNet(family.state_dim, modulation_rank=self.rank, **mod, **self.net_kwargs)
+        return net.to(self.dtype)
+
+    def _samples(self, data: Trajectories | Samples) -> Samples:
+        samples = data.samples() if isinstance(data, Trajectories) else data
+        if self.family is not None and samples.x.shape[-1] != self.family.state_dim:
+            raise ValueError(f"data have states of length {samples.x.shape[-1]}; the learner was fitted on "
+                             f"{self.family.name!r} with states of length {self.family.state_dim}")
+        return Samples(samples.x.to(self.dtype), samples.xdot.to(self.dtype), samples.mu)
+
+    # -- the three verbs -------------------------------------------------------------------------------
+    def fit(self, train: Trajectories, epochs: int | None = None, progress: bool = True) -> list[float]:
+        """Meta-train on the training systems (``data.train``); returns the loss history.
+
+        ``epochs`` overrides the configuration's. Scratch has nothing to meta-train and returns [].
+        """
+        if not isinstance(train, Trajectories):
+            raise ValueError("fit() takes the training trajectories, e.g. data.train from spmeta.make_dataset")
+        self.family, self._train_states = train.family, train.X
+        config = self.config if epochs is None else dataclasses.replace(self.config, epochs=epochs)
+        self.net = self._build(train.family, modulated=self.method == "autodecode")
+        samples = self._samples(train)
+        if self.method == "autodecode":
+            self.latents, history = meta_train(self.net, samples, config, seed=self.seed, progress=progress)
+        elif self.method == "scratch":
+            history = []
+        else:
+            history = baselines.meta_train_baseline(self.method, self.net, samples, config, seed=self.seed,
+                                                    progress=progress)
+        return history
+
+    def adapt(self, support: Samples, steps: int | None = None, init: str | None = None,
+              lr: float | None = None) -> Adapted:
+        """Adapt to new systems from their support samples (``data.test.support(shots)``).
+
+        Auto-decoding fits only the latent codes, from z_avg (``init="mean"``) or zero (``init="zero"``);
+        the baselines take ``steps`` SGD steps on their parameters (Scratch: Adam from a fresh network).
+        """
+        if self.net is None:
+            raise ValueError("call fit() before adapt()")
+        support = self._samples(support)
+        steps = steps if steps is not None else self.config.adapt_steps
+        net64 = copy.deepcopy(self.net).double()  # adaptation and evaluation run in float64
+        if self.method == "autodecode":
+            config = dataclasses.replace(self.config, adapt_steps=steps, **({"init": init} if init else {}),
+                                         **({"lr_adapt": lr} if lr else {}))
+            if config.init not in ("mean", "zero"):
+                raise ValueError(f"init must be 'mean' or 'zero'; got {config.init!r}")
+            z0 = self.latents.mean().double() if config.init == "mean" else torch.zeros(self.latent_dim,
+                                                                                       dtype=torch.float64)
+            z, history = adapt(net64, Samples(support.x.double(), support.xdot.double(), support.mu), z0, config)
+            return Adapted(field=lambda x: net64(x, z), history=history, latents=z)
+        if self.method == "scratch":
+            models = baselines.scratch(lambda: self._build(self.family, False).double(),
+                                       Samples(support.x.double(), support.xdot.double(), support.mu), steps)
+            return Adapted(field=lambda x: torch.stack([m(x[k]) for k, m in enumerate(models)]))
+        names = baselines.head_names(net64) if self.method == "anil" else None
+        params = dict(net64.named_parameters())
+        adapted = [baselines.adapt_parameters(net64, {n: p.detach().requires_grad_(True) for n, p in
+                                                      params.items()}, support.x[k].double(),
+                                              support.xdot[k].double(), steps, lr or self.config.inner_lr, names)
+                   for k in range(support.n_systems)]
+        copies = [baselines.adapted_copy(net64, p) for p in adapted]
+        return Adapted(field=lambda x: torch.stack([m(x[k]) for k, m in enumerate(copies)]))
+
+    def evaluate(self, test: Trajectories, adapted: Adapted, shots: int = 1, unit: str = "trajectories",
+                 substeps: int = 10) -> dict[str, float]:
+        """Score adapted models on the test systems' query trajectories and on the field points.
+
+        Returns a dict with ``eps_traj``, ``eps_field`` (and ``ssim`` for 2-D states), averaged over the test
+        systems, plus structure checks: ``energy_drift`` (HNN: the largest relative change of the *true*
+        energy along the rollouts) or ``max_abs_dE_dt`` and ``min_dS_dt`` (GENERIC, of the learned model).
+        """
+        if self.family is None:
+            raise ValueError("call fit() before evaluate()")
+        query = test.query(shots, unit)
+        family = test.family
+        x0 = query.X[:, :, 0].double()  # (K, B, n)
+        with torch.no_grad():
+            X_pred = integrators.rollout(adapted.field, x0, query.t, substeps=substeps)
+        scores = {"eps_traj": eps_traj(X_pred, query.X)}
+        points = field_points(self._train_states, n=20)
+        true_field = lambda x: family.vector_field(x, test.mu[:, None, :])  # noqa: E731
+        scores["eps_field"] = eps_field_per_system(adapted.field, true_field, points, test.n_systems).mean().item()
+        if family.state_dim == 2:
+            scores["ssim"] = ssim_field(adapted.field, true_field, points, test.n_systems).mean().item()
+        energy = family.energy(X_pred, test.mu[:, None, None, :])
+        scores["energy_drift"] = ((energy - energy[..., :1]).abs() / energy[..., :1].abs().clamp(min=1e-12)
+                                  ).max().item()
+        if self.model_name == "generic" and adapted.latents is not None:
+            net = copy.deepcopy(self.net).double()
+            states = X_pred.reshape(test.n_systems, -1, family.state_dim)
+            grad_e, grad_s = net.gradients(states, adapted.latents)
+            f = net(states, adapted.latents)
+            scores["max_abs_dE_dt"] = (grad_e * f).sum(-1).abs().max().item()
+            scores["min_dS_dt"] = (grad_s * f).sum(-1).min().item()
+        return scores

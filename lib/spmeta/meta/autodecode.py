@@ -1,0 +1,205 @@
+"""Auto-decoding meta-learning with persistent latent codes (the paper's Algorithms 1 and 2, our reading).
+
+Meta-training keeps one latent code z⁽ᵏ⁾ per training system in a :class:`LatentTable`; codes are never reset.
+Each epoch runs ``inner_steps`` updates of the codes (the inner loop), then ``outer_steps`` updates of the
+shared parameters Θ: base network, hypernetwork φ and, for SVD-like modulation, the shared bases (the
+outer loop). Both minimise the derivative-matching loss plus λ_z‖z‖² (codes), λ_φ‖φ‖² (hypernetwork) and
+λ_orth times the modulations' own penalty. With ``simultaneous=True`` one backward pass gives both updates.
+
+At test time, :func:`adapt` freezes Θ and fits only the codes of new systems on their support data,
+starting from z_avg, the mean of the training codes.
+
+See chapter 07 (book/07_auto_decoding.md).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from ..data import Samples
+from ..training import TrainingDiverged
+
+Tensor = torch.Tensor
+
+__all__ = ["AutoDecodeConfig", "LatentTable", "meta_train", "adapt", "system_losses", "save_checkpoint",
+           "load_checkpoint"]
+
+
+@dataclass(frozen=True)
+class AutoDecodeConfig:
+    """Hyper-parameters of meta-training and adaptation (defaults: the digest's starting values)."""
+
+    epochs: int = 1000
+    inner_steps: int = 1
+    outer_steps: int = 1
+    lr_base: float = 1e-3
+    lr_latent: float = 1e-2
+    lambda_z: float = 1e-2
+    lambda_phi: float = 1e-3
+    lambda_orth: float = 1e-3
+    simultaneous: bool = False
+    adapt_steps: int = 100
+    lr_adapt: float = 1e-2
+    init: str = "mean"  # adaptation starts from z_avg ("mean") or from zero ("zero")
+
+
+class LatentTable(nn.Module):
+    """The persistent codes of the training systems, ``codes``: (n_systems, d_z).
+
+    They start small and random (std ``init_std``), so that bilinear modulations (u vᵀ) leave their saddle
+    at zero.
+    """
+
+    def __init__(self, n_systems: int, latent_dim: int, init_std: float = 1e-2, seed: int = 0):
+        super().__init__()
+        gen = torch.Generator().manual_seed(seed)
+        self.codes = nn.Parameter(init_std * torch.randn(n_systems, latent_dim, generator=gen))
+
+    def mean(self) -> Tensor:
+        """z_avg: (d_z,)."""
+        return self.codes.detach().mean(0)
+
+
+def _hypernet_parameters(model: nn.Module) -> list[nn.Parameter]:
+    return [p for name, p in model.named_parameters() if "hypernet" in name]
+
+
+def _modulation_penalty(model: nn.Module) -> Tensor:
+    return sum((m.penalty() for m in model.modules() if hasattr(m, "penalty") and hasattr(m, "hypernet")),
+               torch.zeros(()))
+
+
+def system_losses(model: nn.Module, samples: Samples, z: Tensor) -> Tensor:
+    """Mean ‖f(x; z⁽ᵏ⁾) − ẋ‖² per system. samples.x: (K, N, n), z: (K, d_z) -> (K,)."""
+    x, xdot = samples.x.to(z.dtype), samples.xdot.to(z.dtype)
+    return (model(x, z) - xdot).pow(2).sum(-1).mean(-1)
+
+
+def _check_finite(value: float, epoch: int, history: list[float]) -> None:
+    if not math.isfinite(value):
+        last = next((v for v in reversed(history) if math.isfinite(v)), float("nan"))
+        raise TrainingDiverged(f"meta-training diverged at epoch {epoch}: loss {value}, last finite loss "
+                               f"{last:.3e}. Lower lr_base or lr_latent.")
+
+
+def meta_train(model: nn.Module, train: Samples, config: AutoDecodeConfig = AutoDecodeConfig(),
+               latents: LatentTable | None = None, seed: int = 0, progress: bool = True,
+               ) -> tuple[LatentTable, list[float]]:
+    """Meta-train a modulated model on the training systems; returns the latent table and the loss history.
+
+    Args:
+        model: a modulated HNN or GenericNet, called as ``model(x, z)``.
+        train: samples of the training systems, x, xdot: (K, N, n).
+        config: see :class:`AutoDecodeConfig`.
+        latents: continue from an existing table (for example a loaded checkpoint).
+        seed: seeds the initial codes.
+
+    Raises:
+        TrainingDiverged: on a non-finite loss, naming the epoch and the last finite loss.
+
+    See chapter 07 (book/07_auto_decoding.md).
+    """
+    from tqdm.auto import tqdm
+
+    dtype = next(model.parameters()).dtype
+    latent_dim = getattr(getattr(model, "hamiltonian_net", None) or model.energy_net, "latent_dim")
+    latents = latents or LatentTable(train.n_systems, latent_dim, seed=seed).to(dtype)
+    if latents.codes.shape[0] != train.n_systems:
+        raise ValueError(f"the latent table has {latents.codes.shape[0]} codes for {train.n_systems} systems")
+    base_params = list(model.parameters())
+    hyper = _hypernet_parameters(model)
+    opt_base = torch.optim.Adam(base_params, lr=config.lr_base)
+    opt_latent = torch.optim.Adam(latents.parameters(), lr=config.lr_latent)
+    history: list[float] = []
+
+    def objective() -> tuple[Tensor, Tensor]:
+        z = latents.codes
+        data = system_losses(model, train, z).mean()
+        latent_term = config.lambda_z * z.pow(2).sum(-1).mean()
+        base_term = config.lambda_phi * sum(p.pow(2).sum() for p in hyper) \
+            + config.lambda_orth * _modulation_penalty(model)
+        return data, data + latent_term + base_term
+
+    bar = tqdm(range(config.epochs), desc="meta-training", disable=not progress, mininterval=0.5)
+    for epoch in bar:
+        if config.simultaneous:
+            data, total = objective()
+            opt_base.zero_grad(set_to_none=True)
+            opt_latent.zero_grad(set_to_none=True)
+            total.backward()
+            opt_latent.step()
+            opt_base.step()
+        else:
+            for _ in range(config.inner_steps):
+                _, total = objective()
+                opt_latent.zero_grad(set_to_none=True)
+                (grad,) = torch.autograd.grad(total, latents.codes)
+                latents.codes.grad = grad
+                opt_latent.step()
+            for _ in range(config.outer_steps):
+                data, total = objective()
+                opt_base.zero_grad(set_to_none=True)
+                grads = torch.autograd.grad(total, base_params, allow_unused=True)
+                for p, g in zip(base_params, grads):
+                    p.grad = g
+                opt_base.step()
+        history.append(data.item())
+        _check_finite(history[-1], epoch, history)
+        if epoch % 20 == 0 or epoch == config.epochs - 1:
+            bar.set_postfix(loss=f"{history[-1]:.2e}", refresh=False)
+    return latents, history
+
+
+def adapt(model: nn.Module, support: Samples, z_init: Tensor, config: AutoDecodeConfig = AutoDecodeConfig(),
+          progress: bool = False) -> tuple[Tensor, list[float]]:
+    """Fit the codes of new systems on their support data with the shared parameters frozen.
+
+    Args:
+        model: the meta-trained model.
+        support: x, xdot: (K, N, n), the support samples of K new systems.
+        z_init: (d_z,) or (K, d_z): where the codes start (z_avg, or zeros).
+        config: ``adapt_steps`` Adam steps at ``lr_adapt`` on the loss plus λ_z‖z‖².
+
+    Returns:
+        The codes z: (K, d_z) and the mean loss after each step.
+
+    See chapter 07 (book/07_auto_decoding.md).
+    """
+    from tqdm.auto import tqdm
+
+    dtype = next(model.parameters()).dtype
+    z = z_init.to(dtype).expand(support.n_systems, -1).clone().requires_grad_(True)
+    optimiser = torch.optim.Adam([z], lr=config.lr_adapt)
+    frozen = [p.requires_grad for p in model.parameters()]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    history: list[float] = []
+    try:
+        for step in tqdm(range(config.adapt_steps), desc="adapting", disable=not progress):
+            data = system_losses(model, support, z)
+            total = data.sum() + config.lambda_z * z.pow(2).sum()
+            optimiser.zero_grad(set_to_none=True)
+            total.backward()
+            optimiser.step()
+            history.append(data.mean().item())
+            _check_finite(history[-1], step, history)
+    finally:
+        for p, flag in zip(model.parameters(), frozen):
+            p.requires_grad_(flag)
+    return z.detach(), history
+
+
+def save_checkpoint(path, model: nn.Module, latents: LatentTable, config: AutoDecodeConfig) -> None:
+    """Save the model's and the latent table's weights and the configuration (tensors and plain types only)."""
+    torch.save({"model": model.state_dict(), "latents": latents.state_dict(), "config": asdict(config)}, path)
+
+
+def load_checkpoint(path, model: nn.Module, latents: LatentTable) -> AutoDecodeConfig:
+    """Load weights saved by :func:`save_checkpoint` into ``model`` and ``latents`` (``weights_only=True``)."""
+    state = torch.load(path, weights_only=True)
+    model.load_state_dict(state["model"])
+    latents.load_state_dict(state["latents"])
+    return AutoDecodeConfig(**state["config"])

@@ -1,0 +1,163 @@
+"""Optimisation-based baselines: Scratch, MAML (second- and first-order), ANIL and Reptile.
+
+All of them work on an *unmodulated* model (HNN or GenericNet) through ``torch.func.functional_call``, so the
+same module serves every task with its own parameter set. A task is one training system: its first
+``n_support`` samples are the inner loop's support and the rest its query, as at test time.
+
+- **Scratch**: a fresh network per test system, trained on its support only.
+- **MAML** (Finn et al., 2017): θ' = θ − α∇_θ L_support(θ) for a few steps; the outer loss L_query(θ')
+  is differentiated through the inner steps (second order), or not (``first_order=True``: FOMAML).
+- **ANIL** (Raghu et al., 2020): as MAML, but only the last linear layer adapts.
+- **Reptile** (Nichol et al., 2018): θ ← θ + ε(θ_k − θ), with θ_k after k SGD steps on one task.
+
+At test time every method takes the same number of SGD steps on the same support.
+
+See chapter 05 (book/05_learning_families.md).
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from ..data import Samples
+from ..training import TrainingDiverged, fit_vector_field
+
+Tensor = torch.Tensor
+Params = dict[str, Tensor]
+
+__all__ = ["BaselineConfig", "BASELINES", "meta_train_baseline", "adapt_parameters", "scratch", "head_names"]
+
+BASELINES = ("scratch", "maml", "fomaml", "anil", "reptile")
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """Hyper-parameters of the optimisation-based baselines (defaults: the digest's starting values)."""
+
+    epochs: int = 1000
+    tasks_per_step: int = 10
+    inner_steps: int = 5
+    inner_lr: float = 1e-2
+    outer_lr: float = 1e-3
+    reptile_step: float = 0.1
+    n_support: int = 30
+    adapt_steps: int = 100
+
+
+def head_names(model: nn.Module) -> list[str]:
+    """Names of the parameters ANIL adapts: the last linear layer of each scalar network."""
+    names = [n for n, _ in model.named_parameters()]
+    heads = []
+    for prefix in ("hamiltonian_net", "energy_net", "entropy_net"):
+        own = [n for n in names if n.startswith(prefix + ".weights.")]
+        if own:
+            last = max(int(n.rsplit(".", 1)[1]) for n in own)
+            heads += [f"{prefix}.weights.{last}", f"{prefix}.biases.{last}"]
+    return heads
+
+
+def _loss(model: nn.Module, params: Params, x: Tensor, xdot: Tensor) -> Tensor:
+    return (functional_call(model, params, (x,)) - xdot).pow(2).sum(-1).mean()
+
+
+def adapt_parameters(model: nn.Module, params: Params, x: Tensor, xdot: Tensor, steps: int, lr: float,
+                     names: list[str] | None = None, create_graph: bool = False) -> Params:
+    """``steps`` SGD steps on the loss of (x, ẋ) from ``params``, updating only ``names`` (default: all)."""
+    names = names if names is not None else list(params)
+    for _ in range(steps):
+        loss = _loss(model, params, x, xdot)
+        grads = torch.autograd.grad(loss, [params[n] for n in names], create_graph=create_graph, allow_unused=True)
+        params = {**params, **{n: params[n] - lr * (g if g is not None else 0) for n, g in zip(names, grads)}}
+    return params
+
+
+def meta_train_baseline(method: str, model: nn.Module, train: Samples, config: BaselineConfig = BaselineConfig(),
+                        seed: int = 0, progress: bool = True) -> list[float]:
+    """Meta-train ``model`` in place with MAML, FOMAML, ANIL or Reptile; returns the outer-loss history.
+
+    train: samples of the training systems, x, xdot: (K, N, n); each system is a task whose first
+    ``n_support`` samples are its support and the rest its query.
+
+    See chapter 05 (book/05_learning_families.md).
+    """
+    from tqdm.auto import tqdm
+
+    if method not in ("maml", "fomaml", "anil", "reptile"):
+        raise ValueError(f"unknown meta-learning baseline {method!r}; valid names are maml, fomaml, anil, reptile")
+    if train.n_samples <= config.n_support:
+        raise ValueError(f"each training system needs more than n_support = {config.n_support} samples")
+    dtype = next(model.parameters()).dtype
+    x, xdot = train.x.to(dtype), train.xdot.to(dtype)
+    names = head_names(model) if method == "anil" else [n for n, _ in model.named_parameters()]
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.outer_lr)
+    gen = torch.Generator().manual_seed(seed)
+    history: list[float] = []
+    s = config.n_support
+    for epoch in tqdm(range(config.epochs), desc=method, disable=not progress, mininterval=0.5):
+        tasks = torch.randperm(train.n_systems, generator=gen)[: config.tasks_per_step].tolist()
+        params = dict(model.named_parameters())
+        if method == "reptile":
+            total = 0.0
+            with torch.no_grad():
+                delta = {n: torch.zeros_like(p) for n, p in params.items()}
+            for k in tasks:
+                fast = {n: p.detach().requires_grad_(True) for n, p in params.items()}
+                fast = adapt_parameters(model, fast, x[k], xdot[k], config.inner_steps, config.inner_lr)
+                with torch.no_grad():
+                    for n in delta:
+                        delta[n] += (fast[n] - params[n]) / len(tasks)
+                total += _loss(model, fast, x[k], xdot[k]).item() / len(tasks)
+            with torch.no_grad():
+                for n, p in model.named_parameters():
+                    p += config.reptile_step * delta[n]
+        else:
+            optimiser.zero_grad(set_to_none=True)
+            total = 0.0
+            for k in tasks:
+                fast = adapt_parameters(model, params, x[k, :s], xdot[k, :s], config.inner_steps, config.inner_lr,
+                                        names, create_graph=method != "fomaml")
+                if method == "fomaml":  # first order: the query gradient at θ', applied to θ
+                    fast = {n: p.detach().requires_grad_(True) for n, p in fast.items()}
+                query = _loss(model, fast, x[k, s:], xdot[k, s:]) / len(tasks)
+                if method == "fomaml":
+                    grads = torch.autograd.grad(query, [fast[n] for n in names], allow_unused=True)
+                    for n, g in zip(names, grads):
+                        if g is not None:
+                            params[n].grad = g if params[n].grad is None else params[n].grad + g
+                else:
+                    query.backward()
+                total += query.item()
+            optimiser.step()
+        history.append(total)
+        if not math.isfinite(total):
+            last = next((v for v in reversed(history) if math.isfinite(v)), float("nan"))
+            raise TrainingDiverged(f"{method} diverged at epoch {epoch}: loss {total}, last finite loss {last:.3e}")
+    return history
+
+
+def scratch(make_model: Callable[[], nn.Module], support: Samples, steps: int, lr: float = 1e-3,
+            progress: bool = False) -> list[nn.Module]:
+    """A fresh model per test system, trained with Adam for ``steps`` steps on its support only."""
+    models = []
+    for k in range(support.n_systems):
+        model = make_model()
+        dtype = next(model.parameters()).dtype
+        fit_vector_field(model, support.x[k].to(dtype), support.xdot[k].to(dtype), steps, lr=lr, progress=progress,
+                         desc=f"scratch {k}")
+        models.append(model)
+    return models
+
+
+def adapted_copy(model: nn.Module, params: Params) -> nn.Module:
+    """A copy of ``model`` carrying the adapted ``params`` (for rollouts and plots)."""
+    clone = copy.deepcopy(model)
+    with torch.no_grad():
+        for n, p in clone.named_parameters():
+            p.copy_(params[n])
+    return clone
