@@ -1,0 +1,172 @@
+"""Auto-decoding, the baselines and the MetaLearner API, on tiny user-defined families."""
+import pytest
+import torch
+
+import spmeta
+from spmeta.data import Samples
+from spmeta.meta import AutoDecodeConfig, LatentTable, adapt, load_checkpoint, meta_train, save_checkpoint
+from spmeta.meta.baselines import _loss, adapt_parameters
+from spmeta.models import HNN
+from spmeta.training import TrainingDiverged
+
+
+def _oscillator_family():
+    """A family that is not in the library: H = p²/2 + w² q²/2 + c q⁴/4."""
+    def H(x, mu):
+        q, p = x[..., 0], x[..., 1]
+        return p**2 / 2 + mu[..., 0] ** 2 * q**2 / 2 + mu[..., 1] * q**4 / 4
+
+    return spmeta.HamiltonianFamily("test_oscillator", H, dim=1, param_ranges={"w": (0.8, 1.6), "c": (0.0, 0.5)},
+                                    t_span=(0.0, 2.0), n_steps=12, ic_radius=(0.3, 1.0))
+
+
+@pytest.fixture(scope="module")
+def data():
+    return spmeta.make_dataset(_oscillator_family(), n_train=6, n_test=3, n_traj=3, seed=0)
+
+
+def test_dataset_shapes_and_splits(data):
+    assert data.train.X.shape == (6, 3, 12, 2) and data.test.X.shape == (3, 3, 12, 2)
+    torch.testing.assert_close(data.train.Xdot, data.family.vector_field(data.train.X, data.train.mu[:, None, None]))
+    support = data.test.support(shots=1)
+    assert support.x.shape == (3, 12, 2)
+    assert data.test.query(shots=1).X.shape == (3, 2, 12, 2)
+    few = data.test.support(shots=5, unit="samples")
+    assert few.x.shape == (3, 5, 2) and torch.equal(few.x, support.x[:, :5])
+    assert data.test.query(shots=13, unit="samples").n_traj == 1
+    with pytest.raises(ValueError, match="no query"):
+        data.test.support(shots=3)
+    again = spmeta.make_dataset(_oscillator_family(), n_train=6, n_test=3, n_traj=3, seed=0)
+    assert torch.equal(again.test.X, data.test.X)
+    ood = spmeta.make_dataset(spmeta.get_family("mass_spring"), n_train=2, n_test=2, n_traj=2, seed=0, ood=True)
+    assert (ood.test.mu >= 5).all() and (ood.train.mu <= 5).all()
+
+
+def test_latents_persist_and_adaptation_helps(data):
+    torch.manual_seed(0)
+    model = HNN(1, width=16, depth=2, modulation="rank_one", latent_dim=3).double()
+    config = AutoDecodeConfig(epochs=150, lr_base=3e-3, lr_latent=3e-2, adapt_steps=60, lr_adapt=5e-2)
+    latents, history = meta_train(model, data.train.samples(), config, progress=False)
+    assert history[-1] < 0.2 * history[0]
+    codes = latents.codes.detach().clone()
+    latents, more = meta_train(model, data.train.samples(), AutoDecodeConfig(epochs=2), latents=latents,
+                               progress=False)
+    assert not torch.equal(codes, latents.codes)  # continued from the same codes, never reset
+    assert (latents.codes - codes).abs().max() < 0.5
+    support = data.test.support(shots=1)
+    z, adapt_history = adapt(model, support, latents.mean(), config)
+    assert z.shape == (3, 3) and adapt_history[-1] < adapt_history[0]
+
+
+def test_divergence_names_the_epoch(data):
+    model = HNN(1, width=8, depth=1, modulation="shift", latent_dim=2).double()
+    with torch.no_grad():
+        model.hamiltonian_net.base.weights[0].fill_(float("nan"))
+    with pytest.raises(TrainingDiverged, match="epoch 0"):
+        meta_train(model, data.train.samples(), AutoDecodeConfig(epochs=3), progress=False)
+
+
+def test_checkpoint_round_trip(tmp_path, data):
+    model = HNN(1, width=8, depth=1, modulation="svd", latent_dim=2, rank=2).double()
+    latents = LatentTable(6, 2).double()
+    config = AutoDecodeConfig(epochs=7, lambda_z=0.5)
+    save_checkpoint(tmp_path / "ckpt.pt", model, latents, config)
+    model2 = HNN(1, width=8, depth=1, modulation="svd", latent_dim=2, rank=2).double()
+    latents2 = LatentTable(6, 2, seed=9).double()
+    assert load_checkpoint(tmp_path / "ckpt.pt", model2, latents2) == config
+    x, z = torch.randn(6, 4, 2, dtype=torch.float64), latents.codes.detach()
+    torch.testing.assert_close(model2(x, z), model(x, z))
+    torch.testing.assert_close(latents2.codes, latents.codes)
+
+
+def test_maml_second_order_gradient_matches_finite_differences():
+    torch.manual_seed(0)
+    model = HNN(1, width=4, depth=1).double()
+    xs, xq = torch.randn(6, 2, dtype=torch.float64), torch.randn(6, 2, dtype=torch.float64)
+    ys, yq = torch.randn(6, 2, dtype=torch.float64), torch.randn(6, 2, dtype=torch.float64)
+
+    def outer(params):
+        fast = adapt_parameters(model, params, xs, ys, steps=2, lr=0.1, create_graph=True)
+        return _loss(model, fast, xq, yq)
+
+    params = {n: p.detach().clone().requires_grad_(True) for n, p in model.named_parameters()}
+    grads = torch.autograd.grad(outer(params), list(params.values()), allow_unused=True)
+    eps = 1e-6
+    for (name, p), g in zip(params.items(), grads):
+        for index in [(0,) * p.ndim, tuple(s - 1 for s in p.shape)]:
+            shifted = {n: q.detach().clone() for n, q in params.items()}
+            plus = {**shifted, name: shifted[name].clone().index_put_(tuple(torch.tensor([i]) for i in index),
+                                                                      torch.tensor(eps, dtype=torch.float64),
+                                                                      accumulate=True).requires_grad_(True)}
+            minus = {**shifted, name: shifted[name].clone().index_put_(tuple(torch.tensor([i]) for i in index),
+                                                                       torch.tensor(-eps, dtype=torch.float64),
+                                                                       accumulate=True).requires_grad_(True)}
+            plus = {n: q.requires_grad_(True) for n, q in plus.items()}
+            minus = {n: q.requires_grad_(True) for n, q in minus.items()}
+            numeric = (outer(plus) - outer(minus)).item() / (2 * eps)
+            analytic = 0.0 if g is None else g[index].item()
+            assert analytic == pytest.approx(numeric, rel=1e-4, abs=1e-7), (name, index)
+
+
+@pytest.mark.parametrize("kwargs", [dict(modulation="rank_one"), dict(method="maml"), dict(method="fomaml"),
+                                    dict(method="anil"), dict(method="reptile"), dict(method="scratch")])
+def test_metalearner_runs_every_method(data, kwargs):
+    learner = spmeta.MetaLearner(model="hnn", latent_dim=3, width=16, depth=2, dtype=torch.float64,
+                                 **({"epochs": 3} if "modulation" in kwargs else {"epochs": 2, "tasks_per_step": 2,
+                                                                                  "inner_steps": 1, "n_support": 12}),
+                                 **kwargs)
+    learner.fit(data.train, progress=False)
+    adapted = learner.adapt(data.test.support(shots=1), steps=3)
+    scores = learner.evaluate(data.test, adapted)
+    assert {"eps_traj", "eps_field", "ssim", "energy_drift"} <= set(scores)
+    assert all(torch.isfinite(torch.tensor(v)) for v in scores.values())
+
+
+def test_metalearner_adaptation_lowers_the_trajectory_error():
+    """Adapting the codes on one support trajectory beats z_avg on a family of very different stiffnesses."""
+    def H(x, mu):
+        return x[..., 1] ** 2 / 2 + mu[..., 0] * x[..., 0] ** 2 / 2
+
+    family = spmeta.HamiltonianFamily("stiffness", H, dim=1, param_ranges={"k": (0.5, 4.0)}, t_span=(0.0, 3.0),
+                                      n_steps=16, ic_radius=(0.5, 1.0))
+    data = spmeta.make_dataset(family, n_train=8, n_test=4, n_traj=3, seed=0)
+    learner = spmeta.MetaLearner(model="hnn", modulation="rank_one", latent_dim=2, width=16, depth=2,
+                                 dtype=torch.float64, lr_base=3e-3, lr_latent=3e-2, lr_adapt=3e-2)
+    learner.fit(data.train, epochs=200, progress=False)
+    support = data.test.support(shots=1)
+    before = learner.evaluate(data.test, learner.adapt(support, steps=0))
+    after = learner.evaluate(data.test, learner.adapt(support, steps=50))
+    assert after["eps_traj"] < 0.7 * before["eps_traj"], (before, after)
+
+
+def test_metalearner_generic_family_structure():
+    family = spmeta.get_family("damped_oscillator")
+    data = spmeta.make_dataset(family, n_train=3, n_test=2, n_traj=2, seed=0)
+    learner = spmeta.MetaLearner(model="generic", modulation="svd", latent_dim=2, rank=2, width=8, depth=1,
+                                 dtype=torch.float64)
+    learner.fit(data.train, epochs=2, progress=False)
+    scores = learner.evaluate(data.test, learner.adapt(data.test.support(1), steps=2), substeps=1)
+    assert scores["max_abs_dE_dt"] < 1e-10 and scores["min_dS_dt"] > -1e-10
+
+
+def test_metalearner_errors(data):
+    with pytest.raises(ValueError, match=r"unknown model 'lnn'.*'hnn', 'generic'"):
+        spmeta.MetaLearner(model="lnn", modulation="shift")
+    with pytest.raises(ValueError, match="unknown modulation 'lora'.*rank_one"):
+        spmeta.MetaLearner(modulation="lora")
+    with pytest.raises(ValueError, match="unknown method 'protonet'.*maml"):
+        spmeta.MetaLearner(method="protonet")
+    with pytest.raises(ValueError, match="leave modulation=None"):
+        spmeta.MetaLearner(method="maml", modulation="shift")
+    with pytest.raises(ValueError, match="unknown settings"):
+        spmeta.MetaLearner(modulation="shift", inner_lr=0.1)
+    learner = spmeta.MetaLearner(model="generic", modulation="shift")
+    with pytest.raises(ValueError, match="needs a GenericFamily"):
+        learner.fit(data.train, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="fit"):
+        spmeta.MetaLearner(modulation="shift").adapt(data.test.support(1))
+    learner = spmeta.MetaLearner(modulation="shift", latent_dim=2, width=8, depth=1)
+    learner.fit(data.train, epochs=1, progress=False)
+    wrong = Samples(torch.zeros(2, 5, 3), torch.zeros(2, 5, 3), torch.zeros(2, 2))
+    with pytest.raises(ValueError, match="states of length 3"):
+        learner.adapt(wrong)
