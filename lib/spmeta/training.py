@@ -14,11 +14,20 @@ from torch import nn
 
 Tensor = torch.Tensor
 
-__all__ = ["derivative_loss", "fit_vector_field", "TrainingDiverged"]
+__all__ = ["derivative_loss", "fit_vector_field", "TrainingDiverged", "check_finite_loss"]
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
+
+
+def check_finite_loss(value: float, step: int, history: list[float], what: str = "training",
+                      unit: str = "step") -> None:
+    """Raise :class:`TrainingDiverged` naming the step and the last finite loss if ``value`` is not finite."""
+    if not math.isfinite(value):
+        last = next((v for v in reversed(history) if math.isfinite(v)), float("nan"))
+        raise TrainingDiverged(f"{what} diverged at {unit} {step}: loss {value}, last finite loss {last:.3e}. "
+                               "Lower the learning rate or check the data scale.")
 
 
 def derivative_loss(model: nn.Module, x: Tensor, xdot: Tensor) -> Tensor:
@@ -70,10 +79,7 @@ def fit_vector_field(model: nn.Module, x: Tensor, xdot: Tensor, steps: int, lr: 
             xb, xdotb = x[..., index, :], xdot[..., index, :]
         loss = derivative_loss(model, xb, xdotb)
         value = loss.item()
-        if not math.isfinite(value):
-            last = next((v for v in reversed(history) if math.isfinite(v)), float("nan"))
-            raise TrainingDiverged(f"loss became {value} at step {step}; last finite loss {last:.3e}. "
-                                   "Lower the learning rate or check the data scale.")
+        check_finite_loss(value, step, history)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()

@@ -13,14 +13,13 @@ See chapter 07 (book/07_auto_decoding.md).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
 from ..data import Samples
-from ..training import TrainingDiverged
+from ..training import check_finite_loss
 
 Tensor = torch.Tensor
 
@@ -76,13 +75,6 @@ def system_losses(model: nn.Module, samples: Samples, z: Tensor) -> Tensor:
     """Mean ‖f(x; z⁽ᵏ⁾) − ẋ‖² per system. samples.x: (K, N, n), z: (K, d_z) -> (K,)."""
     x, xdot = samples.x.to(z.dtype), samples.xdot.to(z.dtype)
     return (model(x, z) - xdot).pow(2).sum(-1).mean(-1)
-
-
-def _check_finite(value: float, epoch: int, history: list[float]) -> None:
-    if not math.isfinite(value):
-        last = next((v for v in reversed(history) if math.isfinite(v)), float("nan"))
-        raise TrainingDiverged(f"meta-training diverged at epoch {epoch}: loss {value}, last finite loss "
-                               f"{last:.3e}. Lower lr_base or lr_latent.")
 
 
 def meta_train(model: nn.Module, train: Samples, config: AutoDecodeConfig = AutoDecodeConfig(),
@@ -147,7 +139,7 @@ def meta_train(model: nn.Module, train: Samples, config: AutoDecodeConfig = Auto
                     p.grad = g
                 opt_base.step()
         history.append(data.item())
-        _check_finite(history[-1], epoch, history)
+        check_finite_loss(history[-1], epoch, history[:-1], "meta-training", "epoch")
         if epoch % 20 == 0 or epoch == config.epochs - 1:
             bar.set_postfix(loss=f"{history[-1]:.2e}", refresh=False)
     return latents, history
@@ -185,7 +177,7 @@ def adapt(model: nn.Module, support: Samples, z_init: Tensor, config: AutoDecode
             total.backward()
             optimiser.step()
             history.append(data.mean().item())
-            _check_finite(history[-1], step, history)
+            check_finite_loss(history[-1], step, history[:-1], "adaptation")
     finally:
         for p, flag in zip(model.parameters(), frozen):
             p.requires_grad_(flag)

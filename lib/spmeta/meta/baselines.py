@@ -17,7 +17,6 @@ See chapter 05 (book/05_learning_families.md).
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -26,7 +25,7 @@ from torch import nn
 from torch.func import functional_call
 
 from ..data import Samples
-from ..training import TrainingDiverged, fit_vector_field
+from ..training import check_finite_loss, fit_vector_field
 
 Tensor = torch.Tensor
 Params = dict[str, Tensor]
@@ -134,10 +133,8 @@ def meta_train_baseline(method: str, model: nn.Module, train: Samples, config: B
                     query.backward()
                 total += query.item()
             optimiser.step()
+        check_finite_loss(total, epoch, history, method, "epoch")
         history.append(total)
-        if not math.isfinite(total):
-            last = next((v for v in reversed(history) if math.isfinite(v)), float("nan"))
-            raise TrainingDiverged(f"{method} diverged at epoch {epoch}: loss {total}, last finite loss {last:.3e}")
     return history
 
 
