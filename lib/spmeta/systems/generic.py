@@ -110,7 +110,7 @@ class GenericFamily(Family):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Built-in families, exactly as in the protocol (shared/design/protocol.md). The temperature T and the
+# Built-in families, exactly as in the book's benchmark protocol. The temperature T and the
 # constants of the original references are 1.
 # ---------------------------------------------------------------------------------------------------------
 def _matrix(rows: list[list[Tensor | float]], like: Tensor) -> Tensor:

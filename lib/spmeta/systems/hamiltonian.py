@@ -84,7 +84,7 @@ class HamiltonianFamily(Family):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Built-in families, exactly as in the protocol (shared/design/protocol.md).
+# Built-in families, exactly as in the book's benchmark protocol.
 # ---------------------------------------------------------------------------------------------------------
 G_PENDULUM = 3.0
 
