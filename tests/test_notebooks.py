@@ -38,6 +38,6 @@ def test_chapter_template(chapter):
     text = chapter.read_text()
     number = chapter.stem.split("_")[0]
     assert f"\n# {int(number)}. " in text, "title must be '# N. Title'"
-    assert f"colab.research.google.com/github/" in text and f"notebooks/{chapter.stem}.ipynb" in text
+    assert "colab.research.google.com/github/" in text and f"notebooks/{chapter.stem}.ipynb" in text
     assert "assert " in text and "use_book_style()" in text
     assert "os.environ" not in text, "chapters read sizes from spmeta.config, never the environment"

@@ -24,7 +24,7 @@ from . import integrators
 from .data import Samples, Trajectories
 from .meta import baselines
 from .meta.autodecode import AutoDecodeConfig, LatentTable, adapt, meta_train
-from .metrics import eps_field_per_system, eps_traj, field_points, relative_error, ssim_field
+from .metrics import eps_field_per_system, eps_traj, field_points, ssim_field
 from .models import HNN, GenericNet
 from .nn.modulation import MODULATIONS
 from .systems import GenericFamily, HamiltonianFamily
@@ -110,12 +110,14 @@ class MetaLearner:
             net = GenericNet(family.state_dim, modulation_rank=self.rank, **mod, **self.net_kwargs)
         return net.to(self.dtype)
 
-    def _samples(self, data: Trajectories | Samples) -> Samples:
+    def _samples(self, data: Trajectories | Samples, dtype: torch.dtype | None = None) -> Samples:
+        """Samples in ``dtype`` (default: the training dtype), after checking the state length."""
         samples = data.samples() if isinstance(data, Trajectories) else data
         if self.family is not None and samples.x.shape[-1] != self.family.state_dim:
             raise ValueError(f"data have states of length {samples.x.shape[-1]}; the learner was fitted on "
                              f"{self.family.name!r} with states of length {self.family.state_dim}")
-        return Samples(samples.x.to(self.dtype), samples.xdot.to(self.dtype), samples.mu)
+        dtype = dtype or self.dtype
+        return Samples(samples.x.to(dtype), samples.xdot.to(dtype), samples.mu)
 
     # -- the three verbs -------------------------------------------------------------------------------
     def fit(self, train: Trajectories, epochs: int | None = None, progress: bool = True) -> list[float]:
@@ -147,9 +149,9 @@ class MetaLearner:
         """
         if self.net is None:
             raise ValueError("call fit() before adapt()")
-        support = self._samples(support)
+        support = self._samples(support, torch.float64)  # adaptation and evaluation run in float64
         steps = steps if steps is not None else self.config.adapt_steps
-        net64 = copy.deepcopy(self.net).double()  # adaptation and evaluation run in float64
+        net64 = copy.deepcopy(self.net).double()
         if self.method == "autodecode":
             config = dataclasses.replace(self.config, adapt_steps=steps, **({"init": init} if init else {}),
                                          **({"lr_adapt": lr} if lr else {}))
@@ -157,17 +159,16 @@ class MetaLearner:
                 raise ValueError(f"init must be 'mean' or 'zero'; got {config.init!r}")
             z0 = self.latents.mean().double() if config.init == "mean" else torch.zeros(self.latent_dim,
                                                                                        dtype=torch.float64)
-            z, history = adapt(net64, Samples(support.x.double(), support.xdot.double(), support.mu), z0, config)
+            z, history = adapt(net64, support, z0, config)
             return Adapted(field=lambda x: net64(x, z), history=history, latents=z)
         if self.method == "scratch":
-            models = baselines.scratch(lambda: self._build(self.family, False).double(),
-                                       Samples(support.x.double(), support.xdot.double(), support.mu), steps)
+            models = baselines.scratch(lambda: self._build(self.family, False).double(), support, steps)
             return Adapted(field=lambda x: torch.stack([m(x[k]) for k, m in enumerate(models)]))
         names = baselines.head_names(net64) if self.method == "anil" else None
         params = dict(net64.named_parameters())
         adapted = [baselines.adapt_parameters(net64, {n: p.detach().requires_grad_(True) for n, p in
-                                                      params.items()}, support.x[k].double(),
-                                              support.xdot[k].double(), steps, lr or self.config.inner_lr, names)
+                                                      params.items()}, support.x[k], support.xdot[k], steps,
+                                              lr or self.config.inner_lr, names)
                    for k in range(support.n_systems)]
         copies = [baselines.adapted_copy(net64, p) for p in adapted]
         return Adapted(field=lambda x: torch.stack([m(x[k]) for k, m in enumerate(copies)]))

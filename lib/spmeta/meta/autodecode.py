@@ -107,34 +107,33 @@ def meta_train(model: nn.Module, train: Samples, config: AutoDecodeConfig = Auto
     opt_latent = torch.optim.Adam(latents.parameters(), lr=config.lr_latent)
     history: list[float] = []
 
-    def objective() -> tuple[Tensor, Tensor]:
-        z = latents.codes
-        data = system_losses(model, train, z).mean()
-        latent_term = config.lambda_z * z.pow(2).sum(-1).mean()
-        base_term = config.lambda_phi * sum(p.pow(2).sum() for p in hyper) \
+    def data_loss() -> Tensor:
+        return system_losses(model, train, latents.codes).mean()
+
+    def latent_penalty() -> Tensor:  # acts on the codes only
+        return config.lambda_z * latents.codes.pow(2).sum(-1).mean()
+
+    def base_penalty() -> Tensor:  # acts on Θ only
+        return config.lambda_phi * sum(p.pow(2).sum() for p in hyper) \
             + config.lambda_orth * _modulation_penalty(model)
-        return data, data + latent_term + base_term
 
     bar = tqdm(range(config.epochs), desc="meta-training", disable=not progress, mininterval=0.5)
     for epoch in bar:
         if config.simultaneous:
-            data, total = objective()
+            data = data_loss()
             opt_base.zero_grad(set_to_none=True)
             opt_latent.zero_grad(set_to_none=True)
-            total.backward()
+            (data + latent_penalty() + base_penalty()).backward()
             opt_latent.step()
             opt_base.step()
         else:
             for _ in range(config.inner_steps):
-                _, total = objective()
-                opt_latent.zero_grad(set_to_none=True)
-                (grad,) = torch.autograd.grad(total, latents.codes)
+                (grad,) = torch.autograd.grad(data_loss() + latent_penalty(), latents.codes)
                 latents.codes.grad = grad
                 opt_latent.step()
             for _ in range(config.outer_steps):
-                data, total = objective()
-                opt_base.zero_grad(set_to_none=True)
-                grads = torch.autograd.grad(total, base_params, allow_unused=True)
+                data = data_loss()
+                grads = torch.autograd.grad(data + base_penalty(), base_params, allow_unused=True)
                 for p, g in zip(base_params, grads):
                     p.grad = g
                 opt_base.step()
