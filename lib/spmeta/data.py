@@ -35,6 +35,10 @@ class Samples:
     def n_samples(self) -> int:
         return self.x.shape[1]
 
+    def __getitem__(self, systems) -> "Samples":
+        """The samples of some systems: an index, slice or index tensor over the K systems."""
+        return Samples(self.x[systems], self.xdot[systems], self.mu[systems])
+
 
 @dataclass(frozen=True)
 class Trajectories:

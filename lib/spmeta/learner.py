@@ -24,8 +24,9 @@ from . import integrators
 from .data import Samples, Trajectories
 from .meta import baselines
 from .meta.autodecode import AutoDecodeConfig, LatentTable, adapt, meta_train
-from .metrics import eps_field_per_system, eps_traj, field_points, ssim_field
+from .metrics import eps_field_per_system, field_points, relative_error, ssim_field
 from .models import HNN, GenericNet
+from .nn.mlp import DEFAULT_ACTIVATION
 from .nn.modulation import MODULATIONS
 from .systems import GenericFamily, HamiltonianFamily
 
@@ -56,7 +57,7 @@ class MetaLearner:
         method: ``"autodecode"`` (the default with a modulation) or a baseline: ``maml``, ``fomaml``, ``anil``,
             ``reptile``, ``scratch``.
         latent_dim, rank: d_z and r (``multi_rank``, ``svd``).
-        width, depth, activation: the base network (the protocol: 100, 3 hidden layers, tanh).
+        width, depth, activation: the base network (the book's: 100, 3 hidden layers, GELU).
         dtype: of training; evaluation runs in float64.
         seed: fixes the initialisation.
         **config: fields of :class:`~spmeta.meta.AutoDecodeConfig` or :class:`~spmeta.meta.baselines.BaselineConfig`.
@@ -65,7 +66,7 @@ class MetaLearner:
     """
 
     def __init__(self, model: str = "hnn", modulation: str | None = None, method: str | None = None,
-                 latent_dim: int = 10, rank: int = 5, width: int = 100, depth: int = 3, activation="tanh",
+                 latent_dim: int = 10, rank: int = 5, width: int = 100, depth: int = 3, activation=DEFAULT_ACTIVATION,
                  dtype: torch.dtype = torch.float32, seed: int = 0, **config):
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; valid names are {list(MODELS)}")
@@ -174,34 +175,39 @@ class MetaLearner:
         return Adapted(field=lambda x: torch.stack([m(x[k]) for k, m in enumerate(copies)]))
 
     def evaluate(self, test: Trajectories, adapted: Adapted, shots: int = 1, unit: str = "trajectories",
-                 substeps: int = 10) -> dict[str, float]:
+                 substeps: int = 10, per_system: bool = False) -> dict:
         """Score adapted models on the test systems' query trajectories and on the field points.
 
         Returns a dict with ``eps_traj``, ``eps_field`` (and ``ssim`` for 2-D states), averaged over the test
         systems, plus structure checks: ``energy_drift`` (HNN: the largest relative change of the *true*
         energy along the rollouts) or ``max_abs_dE_dt`` and ``min_dS_dt`` (GENERIC, of the learned model).
+        With ``per_system=True`` every entry is instead a list with one value per test system.
         """
         if self.family is None:
             raise ValueError("call fit() before evaluate()")
         query = test.query(shots, unit)
         family = test.family
+        K = test.n_systems
         x0 = query.X[:, :, 0].double()  # (K, B, n)
         with torch.no_grad():
             X_pred = integrators.rollout(adapted.field, x0, query.t, substeps=substeps)
-        scores = {"eps_traj": eps_traj(X_pred, query.X)}
+        scores = {"eps_traj": relative_error(X_pred, query.X, dims=(-2, -1)).mean(-1)}  # (K,) each
         points = field_points(self._train_states, n=20)
         true_field = lambda x: family.vector_field(x, test.mu[:, None, :])  # noqa: E731
-        scores["eps_field"] = eps_field_per_system(adapted.field, true_field, points, test.n_systems).mean().item()
+        scores["eps_field"] = eps_field_per_system(adapted.field, true_field, points, K)
         if family.state_dim == 2:
-            scores["ssim"] = ssim_field(adapted.field, true_field, points, test.n_systems).mean().item()
+            scores["ssim"] = ssim_field(adapted.field, true_field, points, K)
         energy = family.energy(X_pred, test.mu[:, None, None, :])
-        scores["energy_drift"] = ((energy - energy[..., :1]).abs() / energy[..., :1].abs().clamp(min=1e-12)
-                                  ).max().item()
+        drift = (energy - energy[..., :1]).abs() / energy[..., :1].abs().clamp(min=1e-12)
+        scores["energy_drift"] = drift.reshape(K, -1).amax(-1)
         if self.model_name == "generic" and adapted.latents is not None:
             net = copy.deepcopy(self.net).double()
-            states = X_pred.reshape(test.n_systems, -1, family.state_dim)
+            states = X_pred.reshape(K, -1, family.state_dim)
             grad_e, grad_s = net.gradients(states, adapted.latents)
             f = net(states, adapted.latents)
-            scores["max_abs_dE_dt"] = (grad_e * f).sum(-1).abs().max().item()
-            scores["min_dS_dt"] = (grad_s * f).sum(-1).min().item()
-        return scores
+            scores["max_abs_dE_dt"] = (grad_e * f).sum(-1).abs().amax(-1)
+            scores["min_dS_dt"] = (grad_s * f).sum(-1).amin(-1)
+        if per_system:
+            return {name: values.tolist() for name, values in scores.items()}
+        reduce = {"energy_drift": torch.amax, "max_abs_dE_dt": torch.amax, "min_dS_dt": torch.amin}
+        return {name: reduce.get(name, torch.mean)(values).item() for name, values in scores.items()}

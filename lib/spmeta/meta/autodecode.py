@@ -1,7 +1,8 @@
 """Auto-decoding meta-learning with persistent latent codes (the paper's Algorithms 1 and 2, our reading).
 
 Meta-training keeps one latent code z⁽ᵏ⁾ per training system in a :class:`LatentTable`; codes are never reset.
-Each epoch runs ``inner_steps`` updates of the codes (the inner loop), then ``outer_steps`` updates of the
+Each epoch visits the systems in batches of ``batch_systems`` (all at once by default). For each batch it runs
+``inner_steps`` updates of that batch's codes (the inner loop), then ``outer_steps`` updates of the
 shared parameters Θ: base network, hypernetwork φ and, for SVD-like modulation, the shared bases (the
 outer loop). Both minimise the derivative-matching loss plus λ_z‖z‖² (codes), λ_φ‖φ‖² (hypernetwork) and
 λ_orth times the modulations' own penalty. With ``simultaneous=True`` one backward pass gives both updates.
@@ -40,6 +41,8 @@ class AutoDecodeConfig:
     lambda_phi: float = 1e-3
     lambda_orth: float = 1e-3
     simultaneous: bool = False
+    batch_systems: int | None = None  # systems per step; None: all of them (one step per epoch)
+    lr_schedule: str = "constant"  # or "cosine": Θ's learning rate decays to zero over the epochs
     adapt_steps: int = 100
     lr_adapt: float = 1e-2
     init: str = "mean"  # adaptation starts from z_avg ("mean") or from zero ("zero")
@@ -107,37 +110,61 @@ def meta_train(model: nn.Module, train: Samples, config: AutoDecodeConfig = Auto
     opt_latent = torch.optim.Adam(latents.parameters(), lr=config.lr_latent)
     history: list[float] = []
 
-    def data_loss() -> Tensor:
-        return system_losses(model, train, latents.codes).mean()
+    def data_loss(batch: Tensor) -> Tensor:
+        return system_losses(model, train[batch], latents.codes[batch]).mean()
 
-    def latent_penalty() -> Tensor:  # acts on the codes only
-        return config.lambda_z * latents.codes.pow(2).sum(-1).mean()
+    def latent_penalty(batch: Tensor) -> Tensor:  # acts on the codes only
+        return config.lambda_z * latents.codes[batch].pow(2).sum(-1).mean()
 
     def base_penalty() -> Tensor:  # acts on Θ only
         return config.lambda_phi * sum(p.pow(2).sum() for p in hyper) \
             + config.lambda_orth * _modulation_penalty(model)
 
+    def latent_step(batch: Tensor) -> None:  # Adam on the batch's codes; the others keep their values
+        before = latents.codes.detach().clone()
+        opt_latent.step()
+        if len(batch) < train.n_systems:
+            keep = torch.ones(train.n_systems, dtype=torch.bool)
+            keep[batch] = False
+            with torch.no_grad():
+                latents.codes[keep] = before[keep]
+
+    batch_size = config.batch_systems or train.n_systems
+    if not 1 <= batch_size <= train.n_systems:
+        raise ValueError(f"batch_systems must be between 1 and {train.n_systems}; got {batch_size}")
+    if config.lr_schedule not in ("constant", "cosine"):
+        raise ValueError(f"lr_schedule must be 'constant' or 'cosine'; got {config.lr_schedule!r}")
+    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(opt_base, config.epochs)
+                 if config.lr_schedule == "cosine" else None)
+    gen = torch.Generator().manual_seed(seed)
     bar = tqdm(range(config.epochs), desc="meta-training", disable=not progress, mininterval=0.5)
     for epoch in bar:
-        if config.simultaneous:
-            data = data_loss()
-            opt_base.zero_grad(set_to_none=True)
-            opt_latent.zero_grad(set_to_none=True)
-            (data + latent_penalty() + base_penalty()).backward()
-            opt_latent.step()
-            opt_base.step()
-        else:
-            for _ in range(config.inner_steps):
-                (grad,) = torch.autograd.grad(data_loss() + latent_penalty(), latents.codes)
-                latents.codes.grad = grad
-                opt_latent.step()
-            for _ in range(config.outer_steps):
-                data = data_loss()
-                grads = torch.autograd.grad(data + base_penalty(), base_params, allow_unused=True)
-                for p, g in zip(base_params, grads):
-                    p.grad = g
+        order = torch.randperm(train.n_systems, generator=gen) if batch_size < train.n_systems \
+            else torch.arange(train.n_systems)
+        epoch_loss = 0.0
+        for batch in order.split(batch_size):
+            if config.simultaneous:
+                data = data_loss(batch)
+                opt_base.zero_grad(set_to_none=True)
+                opt_latent.zero_grad(set_to_none=True)
+                (data + latent_penalty(batch) + base_penalty()).backward()
+                latent_step(batch)
                 opt_base.step()
-        history.append(data.item())
+            else:
+                for _ in range(config.inner_steps):
+                    (grad,) = torch.autograd.grad(data_loss(batch) + latent_penalty(batch), latents.codes)
+                    latents.codes.grad = grad
+                    latent_step(batch)
+                for _ in range(config.outer_steps):
+                    data = data_loss(batch)
+                    grads = torch.autograd.grad(data + base_penalty(), base_params, allow_unused=True)
+                    for p, g in zip(base_params, grads):
+                        p.grad = g
+                    opt_base.step()
+            epoch_loss += data.item() * len(batch) / train.n_systems
+        if scheduler is not None:
+            scheduler.step()
+        history.append(epoch_loss)
         check_finite_loss(history[-1], epoch, history[:-1], "meta-training", "epoch")
         if epoch % 20 == 0 or epoch == config.epochs - 1:
             bar.set_postfix(loss=f"{history[-1]:.2e}", refresh=False)

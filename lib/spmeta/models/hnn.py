@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..nn.mlp import DEFAULT_ACTIVATION
 from ..systems.hamiltonian import symplectic_gradient
 from .fields import check_state, evaluate_scalar, input_gradient, scalar_network
 
@@ -36,7 +37,7 @@ class HNN(nn.Module):
     See chapters 02 and 06 (book/02_hamiltonian_neural_networks.md, book/06_latent_modulation.md).
     """
 
-    def __init__(self, dim: int, width: int = 100, depth: int = 3, activation="tanh",
+    def __init__(self, dim: int, width: int = 100, depth: int = 3, activation=DEFAULT_ACTIVATION,
                  modulation: str | None = None, latent_dim: int = 10, rank: int = 5,
                  hamiltonian_net: nn.Module | None = None):
         super().__init__()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..nn.mlp import MLP
+from ..nn.mlp import DEFAULT_ACTIVATION, MLP
 from .fields import check_state
 
 __all__ = ["VectorFieldMLP"]
@@ -19,7 +19,7 @@ class VectorFieldMLP(nn.Module):
     See chapter 02 (book/02_hamiltonian_neural_networks.md).
     """
 
-    def __init__(self, state_dim: int, width: int = 100, depth: int = 3, activation="tanh"):
+    def __init__(self, state_dim: int, width: int = 100, depth: int = 3, activation=DEFAULT_ACTIVATION):
         super().__init__()
         self.state_dim = state_dim
         self.net = MLP(state_dim, state_dim, width, depth, activation)

@@ -22,13 +22,17 @@ ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "tanh": torch.tanh, "softplus": F.softplus, "silu": F.silu, "gelu": F.gelu, "sin": torch.sin,
 }
 
-__all__ = ["MLP", "ACTIVATIONS"]
+#: The book's base-network activation. The paper does not name one; tanh (bounded) flattens H̃ outside the
+#: training energies and its field dies away there, GELU extrapolates (chapters 02 and 07).
+DEFAULT_ACTIVATION = "gelu"
+
+__all__ = ["MLP", "ACTIVATIONS", "DEFAULT_ACTIVATION"]
 
 
 class MLP(nn.Module):
     """in_dim → width → … → width → out_dim, with ``depth`` hidden layers and an activation after each.
 
-    The protocol's base network is ``MLP(2d, 1, width=100, depth=3)``: four linear maps, tanh.
+    The protocol's base network is ``MLP(2d, 1, width=100, depth=3)``: four linear maps, GELU.
 
     Args:
         in_dim, out_dim: input and output sizes.
@@ -43,7 +47,7 @@ class MLP(nn.Module):
     """
 
     def __init__(self, in_dim: int, out_dim: int = 1, width: int = 100, depth: int = 3,
-                 activation: str | Callable[[Tensor], Tensor] = "tanh", n_models: int | None = None):
+                 activation: str | Callable[[Tensor], Tensor] = DEFAULT_ACTIVATION, n_models: int | None = None):
         super().__init__()
         for what, value, minimum in (("in_dim", in_dim, 1), ("out_dim", out_dim, 1), ("width", width, 1),
                                      ("depth", depth, 0), ("n_models", n_models or 1, 1)):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .mlp import MLP
+from .mlp import DEFAULT_ACTIVATION, MLP
 from .modulation import Hypernetwork, make_modulation
 
 Tensor = torch.Tensor
@@ -31,7 +31,7 @@ class ModulatedMLP(nn.Module):
     See chapter 06 (book/06_latent_modulation.md).
     """
 
-    def __init__(self, in_dim: int, out_dim: int = 1, width: int = 100, depth: int = 3, activation="tanh",
+    def __init__(self, in_dim: int, out_dim: int = 1, width: int = 100, depth: int = 3, activation=DEFAULT_ACTIVATION,
                  modulation: str = "rank_one", latent_dim: int = 10, rank: int = 5):
         super().__init__()
         if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:

@@ -1,0 +1,71 @@
+"""``python -m spmeta.bench``: run the benchmark grid and turn its results into tables.
+
+    python -m spmeta.bench run --families mass_spring --methods rank_one maml --seeds 0 --scale quick
+    python -m spmeta.bench table --out results
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .grid import FAMILIES, METHODS, Run, run_grid
+from .table import METRICS, load_results, markdown_table, summarize
+
+
+def _run(args: argparse.Namespace) -> None:
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    runs = [Run(family, method, seed, scale=args.scale, shots=args.shots or 1,
+                unit="samples" if args.shots else "trajectories", ood=args.ood, latent_dim=args.latent_dim,
+                noise=args.noise)
+            for family in args.families for method in args.methods for seed in args.seeds]
+    written = run_grid(runs, args.out, retry_failed=args.retry_failed, command=["python", "-m", "spmeta.bench"]
+                       + sys.argv[1:])
+    print(f"{len(written)} run(s) written, {len(runs) - len(written)} already finished")
+
+
+def _table(args: argparse.Namespace) -> None:
+    summary = summarize(load_results(args.out, args.variant))
+    if not summary:
+        sys.exit(f"no results under {args.out!r}" + (f" for variant {args.variant!r}" if args.variant else ""))
+    for metric in args.metrics:
+        print(f"\n### {METRICS[metric]}" + (f" ({args.variant})" if args.variant else "") + "\n")
+        print(markdown_table(summary, metric))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m spmeta.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run grid cells (resumable: finished files are skipped)")
+    run.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES, metavar="FAMILY",
+                     help=f"default: all of {', '.join(FAMILIES)}")
+    run.add_argument("--methods", nargs="+", default=[m for m in METHODS if m != "fomaml"], choices=METHODS,
+                     metavar="METHOD", help=f"from {', '.join(METHODS)}; default: all but fomaml")
+    run.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    run.add_argument("--scale", default="paper", choices=("quick", "book", "paper"))
+    run.add_argument("--out", default="results", help="results folder (default: results)")
+    run.add_argument("--shots", type=int, default=None,
+                     help="support size in (x, ẋ) samples (default: one trajectory)")
+    run.add_argument("--ood", action="store_true", help="test systems from the out-of-distribution box")
+    run.add_argument("--latent-dim", type=int, default=10)
+    run.add_argument("--noise", type=float, default=0.0, help="relative observation noise on the states")
+    run.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    run.add_argument("--retry-failed", action="store_true", help="rerun cells recorded as failed")
+    run.set_defaults(func=_run)
+
+    table = commands.add_parser("table", help="markdown tables (mean ± std over seeds) from a results folder")
+    table.add_argument("--out", default="results")
+    table.add_argument("--variant", default="", help="e.g. shots5, ood, dz2 (default: the main grid)")
+    table.add_argument("--metrics", nargs="+", default=["eps_traj", "eps_field", "ssim"], choices=list(METRICS))
+    table.set_defaults(func=_table)
+
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+"""The benchmark grid: families × methods × seeds, one resumable JSON file per run.
+
+A run is identified by its family, method, seed and an optional *variant* (a shots-sweep point, the OOD box,
+another latent dimension). It writes ``<out>/<family>/<method>/seed<k>.json`` (variants:
+``<out>/<family>/<method>/<variant>/seed<k>.json``) atomically: a temporary file, then a rename, so a run killed
+half-way leaves nothing behind and a finished file is never half-written. A rerun skips finished files.
+
+Every file records the configuration, the command, the git commit, the seed, the wall time, the library
+versions, the metrics (averaged and per test system) and a downsampled loss curve. A diverged run is recorded
+as ``"status": "failed"`` with its reason, never as a number.
+
+See chapter 13 (book/13_results.md).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..config import SCALES, Scale
+from ..data import make_dataset
+from ..learner import MetaLearner
+from ..meta.baselines import BASELINES
+from ..nn.modulation import MODULATIONS
+from ..systems import BUILTIN_FAMILIES, HamiltonianFamily, get_family
+from ..training import TrainingDiverged
+
+__all__ = ["Run", "METHODS", "FAMILIES", "method_settings", "run_one", "run_grid", "result_path"]
+
+#: Method names of the grid: the modulations (auto-decoding) and the optimisation-based baselines.
+METHODS = ("shift", "film", "full_weight", "rank_one", "multi_rank", "svd") + BASELINES
+FAMILIES = tuple(BUILTIN_FAMILIES)
+MAX_CURVE_POINTS = 200
+
+
+@dataclass(frozen=True)
+class Run:
+    """One cell of the grid.
+
+    Attributes:
+        family, method, seed: what runs.
+        scale: ``quick``, ``book`` or ``paper`` (sizes and epochs, :mod:`spmeta.config`).
+        shots, unit: the test support: ``shots`` trajectories (default 1) or ``shots`` (x, ẋ) samples.
+        ood: test systems from the family's out-of-distribution box.
+        latent_dim: d_z of the modulation methods.
+        noise: relative observation noise on the states.
+    """
+
+    family: str
+    method: str
+    seed: int
+    scale: str = "paper"
+    shots: int = 1
+    unit: str = "trajectories"
+    ood: bool = False
+    latent_dim: int = 10
+    noise: float = 0.0
+
+    def __post_init__(self):
+        if self.family not in FAMILIES:
+            raise ValueError(f"unknown family {self.family!r}; valid names are {list(FAMILIES)}")
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; valid names are {list(METHODS)}")
+        if self.scale not in SCALES:
+            raise ValueError(f"unknown scale {self.scale!r}; valid scales are {sorted(SCALES)}")
+
+    @property
+    def variant(self) -> str:
+        """'' for the main grid, else e.g. ``shots5``, ``ood``, ``dz2``, ``noise0.05`` joined by '_'."""
+        parts = []
+        if (self.shots, self.unit) != (1, "trajectories"):
+            parts.append(f"shots{self.shots}" + ("traj" if self.unit == "trajectories" else ""))
+        if self.ood:
+            parts.append("ood")
+        if self.latent_dim != 10:
+            parts.append(f"dz{self.latent_dim}")
+        if self.noise:
+            parts.append(f"noise{self.noise:g}")
+        return "_".join(parts)
+
+
+def result_path(out: str | Path, run: Run) -> Path:
+    """Where ``run`` writes its JSON."""
+    folder = Path(out) / run.family / run.method
+    return (folder / run.variant if run.variant else folder) / f"seed{run.seed}.json"
+
+
+def method_settings(method: str, family: str) -> dict:
+    """The learner's arguments for ``method`` on ``family``: the protocol's choices (``svd`` uses r = 3 on the
+    damped oscillator, r = 5 elsewhere; ``multi_rank`` r = 5). Hyper-parameters are the configs' defaults,
+    chosen on training systems only (``scripts/tune_autodecode.py``, ``results/tuning/``)."""
+    model = "hnn" if isinstance(get_family(family), HamiltonianFamily) else "generic"
+    if method in MODULATIONS:
+        rank = 3 if (method == "svd" and family == "damped_oscillator") else 5
+        return {"model": model, "modulation": method, "rank": rank}
+    return {"model": model, "method": method}
+
+
+def _git_commit() -> str:
+    try:
+        root = Path(__file__).resolve().parents[3]
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _versions() -> dict[str, str]:
+    import numpy
+    import scipy
+
+    from .. import __version__
+    return {"spmeta": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
+            "scipy": scipy.__version__, "python": platform.python_version()}
+
+
+def _downsample(history: list[float], n: int = MAX_CURVE_POINTS) -> list[list[float]]:
+    """[[step, loss], ...] with at most n points, always keeping the last."""
+    if not history:
+        return []
+    stride = max(1, -(-len(history) // n))
+    steps = list(range(0, len(history), stride))
+    if steps[-1] != len(history) - 1:
+        steps.append(len(history) - 1)
+    return [[s, history[s]] for s in steps]
+
+
+def _write_atomic(path: Path, record: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(record, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run_one(run: Run, progress: bool = False, command: list[str] | None = None) -> dict:
+    """Train, adapt and evaluate one grid cell; returns its record (``status`` ``"ok"`` or ``"failed"``)."""
+    scale: Scale = SCALES[run.scale]
+    family = get_family(run.family)
+    settings = method_settings(run.method, run.family)
+    learner = MetaLearner(**settings, latent_dim=run.latent_dim, seed=run.seed)
+    record = {"run": dataclasses.asdict(run), "settings": settings, "scale": dataclasses.asdict(scale),
+              "config": dataclasses.asdict(learner.config), "network": learner.net_kwargs,
+              "command": command if command is not None else sys.argv, "commit": _git_commit(),
+              "versions": _versions(), "threads": torch.get_num_threads()}
+    start = time.perf_counter()
+    data = make_dataset(family, n_train=scale.n_train, n_test=scale.n_test, n_traj=scale.n_traj,
+                        seed=run.seed, ood=run.ood, noise=run.noise)
+    history: list[float] = []
+    try:
+        history = learner.fit(data.train, epochs=scale.epochs, progress=progress)
+        train_s = time.perf_counter() - start
+        adapt_start = time.perf_counter()
+        adapted = learner.adapt(data.test.support(run.shots, run.unit), steps=scale.adapt_steps)
+        adapt_s = time.perf_counter() - adapt_start
+        per_system = learner.evaluate(data.test, adapted, run.shots, run.unit, per_system=True)
+        metrics = learner.evaluate(data.test, adapted, run.shots, run.unit)
+    except TrainingDiverged as error:
+        record.update(status="failed", reason=str(error), wall_s=time.perf_counter() - start,
+                      loss_curve=_downsample(history))
+        return record
+    record.update(status="ok", metrics=metrics, per_system=per_system,
+                  test_mu=data.test.mu.tolist(), wall_s=time.perf_counter() - start, train_s=train_s,
+                  adapt_s=adapt_s, loss_curve=_downsample(history))
+    return record
+
+
+def run_grid(runs: list[Run], out: str | Path = "results", progress: bool = True, retry_failed: bool = False,
+             command: list[str] | None = None) -> list[Path]:
+    """Run every cell of ``runs`` whose result file does not exist yet; returns the files written.
+
+    Resumable: finished cells (and recorded failures, unless ``retry_failed``) are skipped.
+    """
+    from tqdm.auto import tqdm
+
+    todo = []
+    for run in runs:
+        path = result_path(out, run)
+        if path.exists():
+            if not retry_failed or json.loads(path.read_text()).get("status") == "ok":
+                continue
+        todo.append(run)
+    written = []
+    bar = tqdm(todo, desc="grid", disable=not progress, unit="run")
+    for run in bar:
+        bar.set_postfix_str(f"{run.family}/{run.method}/seed{run.seed} {run.variant}".strip())
+        record = run_one(run, command=command)
+        path = result_path(out, run)
+        _write_atomic(path, record)
+        written.append(path)
+        if record["status"] == "ok":
+            bar.write(f"{path}: eps_traj {record['metrics']['eps_traj']:.4f}, "
+                      f"eps_field {record['metrics']['eps_field']:.4f} ({record.get('wall_s', 0):.0f} s)")
+        else:
+            bar.write(f"{path}: FAILED: {record['reason']}")
+    return written

@@ -1,0 +1,113 @@
+"""The benchmark grid: resumability, atomic writes, provenance, failures, tables and the CLI smoke run."""
+import json
+
+import pytest
+
+from spmeta.bench import grid, table
+from spmeta.bench.__main__ import main
+from spmeta.bench.grid import Run, result_path, run_grid
+from spmeta.training import TrainingDiverged
+
+
+def fake_record(run):
+    value = 0.1 * (run.seed + 1) + (0.5 if run.method == "maml" else 0.0)
+    return {"run": {"family": run.family, "method": run.method, "seed": run.seed}, "status": "ok",
+            "metrics": {"eps_traj": value, "eps_field": 2 * value}}
+
+
+def test_killed_grid_resumes_without_redoing_or_losing_runs(tmp_path, monkeypatch):
+    runs = [Run("mass_spring", m, s, scale="quick") for m in ("rank_one", "maml") for s in (0, 1, 2)]
+    calls = []
+
+    def killed_after_three(run, **_):
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the process dies in the middle of the fourth run
+        calls.append(run)
+        return fake_record(run)
+
+    monkeypatch.setattr(grid, "run_one", killed_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        run_grid(runs, tmp_path, progress=False)
+    finished = sorted(tmp_path.rglob("*.json"))
+    assert finished == sorted(result_path(tmp_path, r) for r in runs[:3])
+    assert not list(tmp_path.rglob("*.tmp"))  # nothing half-written
+    before = {p: p.read_text() for p in finished}
+
+    rerun = []
+    monkeypatch.setattr(grid, "run_one", lambda run, **_: rerun.append(run) or fake_record(run))
+    written = run_grid(runs, tmp_path, progress=False)
+    assert rerun == runs[3:]  # only the missing runs, in order
+    assert sorted(written) == sorted(result_path(tmp_path, r) for r in runs[3:])
+    assert all(p.read_text() == text for p, text in before.items())  # finished files untouched
+    assert run_grid(runs, tmp_path, progress=False) == []  # a third run has nothing to do
+
+
+def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
+    path = tmp_path / "f" / "m" / "seed0.json"
+
+    def dump_then_die(obj, f, **_):
+        f.write('{"status": "ok", "metr')
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(grid.json, "dump", dump_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        grid._write_atomic(path, {"status": "ok"})
+    assert not path.exists() and not list(path.parent.iterdir())
+
+
+def test_failed_runs_are_recorded_and_shown_as_failures(tmp_path, monkeypatch):
+    def diverge(self, *args, **kwargs):
+        raise TrainingDiverged("meta-training diverged at epoch 3: loss nan, last finite loss 1.0e+00")
+
+    monkeypatch.setattr(grid.MetaLearner, "fit", diverge)
+    run = Run("mass_spring", "rank_one", 0, scale="quick")
+    run_grid([run], tmp_path, progress=False)
+    record = json.loads(result_path(tmp_path, run).read_text())
+    assert record["status"] == "failed" and "epoch 3" in record["reason"] and "metrics" not in record
+    assert run_grid([run], tmp_path, progress=False) == []  # a recorded failure is a finished run
+    summary = table.summarize(table.load_results(tmp_path))
+    assert table.format_cell(summary["mass_spring", "rank_one"], "eps_traj") == "failed (1/1)"
+
+
+def test_table_mean_std_over_seeds_and_best_in_bold(tmp_path):
+    runs = [Run("pendulum", m, s) for m in ("rank_one", "maml") for s in (0, 1, 2)]
+    for run in runs:
+        grid._write_atomic(result_path(tmp_path, run), fake_record(run))
+    summary = table.summarize(table.load_results(tmp_path))
+    mean, std = summary["pendulum", "rank_one"]["metrics"]["eps_traj"]
+    assert mean == pytest.approx(0.2) and std == pytest.approx(0.1)
+    text = table.markdown_table(summary, "eps_traj")
+    assert "| rank_one | **2.00e-01 ± 1.0e-01** |" in text and "| maml | 7.00e-01 ± 1.0e-01 |" in text
+
+
+def test_variants_have_their_own_files():
+    assert result_path("r", Run("duffing", "svd", 2)).as_posix() == "r/duffing/svd/seed2.json"
+    shots = Run("duffing", "svd", 2, shots=5, unit="samples", ood=True, latent_dim=2)
+    assert result_path("r", shots).as_posix() == "r/duffing/svd/shots5_ood_dz2/seed2.json"
+
+
+@pytest.mark.parametrize("bad", [dict(family="spring"), dict(method="rank1"), dict(scale="huge")])
+def test_unknown_names_raise(bad):
+    with pytest.raises(ValueError, match="valid"):
+        Run(**{"family": "mass_spring", "method": "rank_one", "seed": 0, **bad})
+
+
+def test_cli_quick_smoke_run_writes_provenance_and_table(tmp_path, capsys):
+    """The CI smoke test: one family, two methods, quick scale, through the CLI."""
+    args = ["run", "--families", "mass_spring", "--methods", "rank_one", "anil", "--seeds", "0",
+            "--scale", "quick", "--out", str(tmp_path)]
+    main(args)
+    for method in ("rank_one", "anil"):
+        record = json.loads((tmp_path / "mass_spring" / method / "seed0.json").read_text())
+        assert record["status"] == "ok", record.get("reason")
+        assert record["command"][:3] == ["python", "-m", "spmeta.bench"] and record["run"]["seed"] == 0
+        for key in ("commit", "versions", "config", "wall_s", "loss_curve", "per_system", "scale"):
+            assert key in record, key
+        assert len(record["per_system"]["eps_traj"]) == record["scale"]["n_test"]
+        assert 0 < record["metrics"]["eps_traj"] < 5 and record["metrics"]["eps_field"] > 0
+        assert len(record["loss_curve"]) <= grid.MAX_CURVE_POINTS
+    main(args)
+    assert "0 run(s) written" in capsys.readouterr().out
+    main(["table", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "| rank_one |" in out and "| anil |" in out
