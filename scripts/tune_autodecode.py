@@ -28,8 +28,11 @@ def main() -> None:
     parser.add_argument("--modulation", default="rank_one")
     parser.add_argument("--config", default="{}", help="JSON: AutoDecodeConfig fields and 'activation'")
     parser.add_argument("--budget", type=float, default=420.0, help="training wall time in seconds")
+    parser.add_argument("--epochs", type=int, default=None, help="fixed epochs instead of the budget")
     parser.add_argument("--val-seed", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="where meta-training runs (e.g. cuda)")
+    parser.add_argument("--lrs", default="0.01", help="comma-separated adaptation learning rates to score")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -41,22 +44,23 @@ def main() -> None:
     data = spmeta.make_dataset(family, seed=0)
     val = spmeta.make_dataset(family, n_train=1, seed=args.val_seed).test
 
-    probe = spmeta.MetaLearner(model=model, modulation=args.modulation, **net, **settings)
-    start = time.perf_counter()
-    probe.fit(data.train, epochs=5, progress=False)
-    epoch_s = (time.perf_counter() - start) / 5
-    epochs = max(10, int(args.budget / epoch_s))
+    probe = None if args.epochs else spmeta.MetaLearner(model=model, modulation=args.modulation, device=args.device, **net, **settings)
+    if probe is not None:
+        start = time.perf_counter()
+        probe.fit(data.train, epochs=5, progress=False)
+        epoch_s = (time.perf_counter() - start) / 5
+    epochs = args.epochs or max(10, int(args.budget / epoch_s))
 
-    learner = spmeta.MetaLearner(model=model, modulation=args.modulation, **net, **settings)
+    learner = spmeta.MetaLearner(model=model, modulation=args.modulation, device=args.device, **net, **settings)
     start = time.perf_counter()
     history = learner.fit(data.train, epochs=epochs, progress=False)
     wall = time.perf_counter() - start
     scores = {}
-    for lr in (1e-2, 3e-2, 1e-1):
+    for lr in map(float, args.lrs.split(",")):
         adapted = learner.adapt(val.support(shots=1), lr=lr)
         scores[str(lr)] = learner.evaluate(val, adapted)
     record = {"family": args.family, "modulation": args.modulation, "net": net, "config": settings,
-              "epochs": epochs, "wall_s": wall, "final_loss": history[-1], "val_seed": args.val_seed,
+              "epochs": epochs, "wall_s": wall, "device": args.device, "budget_s": args.budget, "final_loss": history[-1], "val_seed": args.val_seed,
               "validation": scores, "defaults": AutoDecodeConfig().__dict__}
     with open(args.out, "w") as f:
         json.dump(record, f, indent=1)

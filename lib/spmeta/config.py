@@ -56,7 +56,7 @@ SCALES: dict[str, Scale] = {
                    grid=12, n_portraits=3, long_periods=60, shots=(1, 10, 100)),
     "book": Scale("book", n_train=30, n_test=5, n_traj=10, epochs=1000, fit_steps=3000, adapt_steps=100,
                   grid=20, n_portraits=4, long_periods=300, shots=(1, 5, 10, 30, 100, 300)),
-    "paper": Scale("paper", n_train=70, n_test=10, n_traj=10, epochs=10000, fit_steps=5000, adapt_steps=100,
+    "paper": Scale("paper", n_train=70, n_test=10, n_traj=10, epochs=2000, fit_steps=5000, adapt_steps=100,
                    grid=20, n_portraits=4, long_periods=1000, shots=(1, 5, 10, 30, 100, 300)),
 }
 

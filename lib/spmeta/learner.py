@@ -58,7 +58,7 @@ class MetaLearner:
             ``reptile``, ``scratch``.
         latent_dim, rank: d_z and r (``multi_rank``, ``svd``).
         width, depth, activation: the base network (the book's: 100, 3 hidden layers, GELU).
-        dtype: of training; evaluation runs in float64.
+        dtype, device: of training (e.g. ``device="cuda"``); adaptation and evaluation run in float64 on the CPU.
         seed: fixes the initialisation.
         **config: fields of :class:`~spmeta.meta.AutoDecodeConfig` or :class:`~spmeta.meta.baselines.BaselineConfig`.
 
@@ -67,7 +67,7 @@ class MetaLearner:
 
     def __init__(self, model: str = "hnn", modulation: str | None = None, method: str | None = None,
                  latent_dim: int = 10, rank: int = 5, width: int = 100, depth: int = 3, activation=DEFAULT_ACTIVATION,
-                 dtype: torch.dtype = torch.float32, seed: int = 0, **config):
+                 dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu", seed: int = 0, **config):
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; valid names are {list(MODELS)}")
         method = method or ("autodecode" if modulation is not None else None)
@@ -86,6 +86,7 @@ class MetaLearner:
         self.config = config_type(**config)
         self.net_kwargs = dict(width=width, depth=depth, activation=activation)
         self.latent_dim, self.rank, self.dtype, self.seed = latent_dim, rank, dtype, seed
+        self.device = torch.device(device)
         self.net: nn.Module | None = None
         self.latents: LatentTable | None = None
         self.family = None
@@ -130,7 +131,7 @@ class MetaLearner:
             raise ValueError("fit() takes the training trajectories, e.g. data.train from spmeta.make_dataset")
         self.family, self._train_states = train.family, train.X
         config = self.config if epochs is None else dataclasses.replace(self.config, epochs=epochs)
-        self.net = self._build(train.family, modulated=self.method == "autodecode")
+        self.net = self._build(train.family, modulated=self.method == "autodecode").to(self.device)
         samples = self._samples(train)
         if self.method == "autodecode":
             self.latents, history = meta_train(self.net, samples, config, seed=self.seed, progress=progress)
@@ -152,13 +153,13 @@ class MetaLearner:
             raise ValueError("call fit() before adapt()")
         support = self._samples(support, torch.float64)  # adaptation and evaluation run in float64
         steps = steps if steps is not None else self.config.adapt_steps
-        net64 = copy.deepcopy(self.net).double()
+        net64 = copy.deepcopy(self.net).cpu().double()
         if self.method == "autodecode":
             config = dataclasses.replace(self.config, adapt_steps=steps, **({"init": init} if init else {}),
                                          **({"lr_adapt": lr} if lr else {}))
             if config.init not in ("mean", "zero"):
                 raise ValueError(f"init must be 'mean' or 'zero'; got {config.init!r}")
-            z0 = self.latents.mean().double() if config.init == "mean" else torch.zeros(self.latent_dim,
+            z0 = self.latents.mean().cpu().double() if config.init == "mean" else torch.zeros(self.latent_dim,
                                                                                        dtype=torch.float64)
             z, history = adapt(net64, support, z0, config)
             return Adapted(field=lambda x: net64(x, z), history=history, latents=z)
@@ -201,7 +202,7 @@ class MetaLearner:
         drift = (energy - energy[..., :1]).abs() / energy[..., :1].abs().clamp(min=1e-12)
         scores["energy_drift"] = drift.reshape(K, -1).amax(-1)
         if self.model_name == "generic" and adapted.latents is not None:
-            net = copy.deepcopy(self.net).double()
+            net = copy.deepcopy(self.net).cpu().double()
             states = X_pred.reshape(K, -1, family.state_dim)
             grad_e, grad_s = net.gradients(states, adapted.latents)
             f = net(states, adapted.latents)

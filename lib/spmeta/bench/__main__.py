@@ -22,7 +22,7 @@ def _run(args: argparse.Namespace) -> None:
                 noise=args.noise)
             for family in args.families for method in args.methods for seed in args.seeds]
     written = run_grid(runs, args.out, retry_failed=args.retry_failed, command=["python", "-m", "spmeta.bench"]
-                       + sys.argv[1:])
+                       + sys.argv[1:], device=args.device)
     print(f"{len(written)} run(s) written, {len(runs) - len(written)} already finished")
 
 
@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--latent-dim", type=int, default=10)
     run.add_argument("--noise", type=float, default=0.0, help="relative observation noise on the states")
     run.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    run.add_argument("--device", default="cpu", help="where meta-training runs, e.g. cuda (default: cpu)")
     run.add_argument("--retry-failed", action="store_true", help="rerun cells recorded as failed")
     run.set_defaults(func=_run)
 

@@ -117,6 +117,12 @@ def _git_commit() -> str:
         return "unknown"
 
 
+def _device_name(device: str) -> str:
+    if torch.device(device).type == "cuda":
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+
+
 def _versions() -> dict[str, str]:
     import numpy
     import scipy
@@ -151,16 +157,18 @@ def _write_atomic(path: Path, record: dict) -> None:
         raise
 
 
-def run_one(run: Run, progress: bool = False, command: list[str] | None = None) -> dict:
-    """Train, adapt and evaluate one grid cell; returns its record (``status`` ``"ok"`` or ``"failed"``)."""
+def run_one(run: Run, progress: bool = False, command: list[str] | None = None, device: str = "cpu") -> dict:
+    """Train, adapt and evaluate one grid cell; returns its record (``status`` ``"ok"`` or ``"failed"``).
+
+    ``device`` is where meta-training runs (adaptation and evaluation run in float64 on the CPU)."""
     scale: Scale = SCALES[run.scale]
     family = get_family(run.family)
     settings = method_settings(run.method, run.family)
-    learner = MetaLearner(**settings, latent_dim=run.latent_dim, seed=run.seed)
+    learner = MetaLearner(**settings, latent_dim=run.latent_dim, seed=run.seed, device=device)
     record = {"run": dataclasses.asdict(run), "settings": settings, "scale": dataclasses.asdict(scale),
               "config": dataclasses.asdict(learner.config), "network": learner.net_kwargs,
               "command": command if command is not None else sys.argv, "commit": _git_commit(),
-              "versions": _versions(), "threads": torch.get_num_threads()}
+              "versions": _versions(), "threads": torch.get_num_threads(), "device": _device_name(device)}
     start = time.perf_counter()
     data = make_dataset(family, n_train=scale.n_train, n_test=scale.n_test, n_traj=scale.n_traj,
                         seed=run.seed, ood=run.ood, noise=run.noise)
@@ -184,7 +192,7 @@ def run_one(run: Run, progress: bool = False, command: list[str] | None = None) 
 
 
 def run_grid(runs: list[Run], out: str | Path = "results", progress: bool = True, retry_failed: bool = False,
-             command: list[str] | None = None) -> list[Path]:
+             command: list[str] | None = None, device: str = "cpu") -> list[Path]:
     """Run every cell of ``runs`` whose result file does not exist yet; returns the files written.
 
     Resumable: finished cells (and recorded failures, unless ``retry_failed``) are skipped.
@@ -202,7 +210,7 @@ def run_grid(runs: list[Run], out: str | Path = "results", progress: bool = True
     bar = tqdm(todo, desc="grid", disable=not progress, unit="run")
     for run in bar:
         bar.set_postfix_str(f"{run.family}/{run.method}/seed{run.seed} {run.variant}".strip())
-        record = run_one(run, command=command)
+        record = run_one(run, command=command, device=device)
         path = result_path(out, run)
         _write_atomic(path, record)
         written.append(path)

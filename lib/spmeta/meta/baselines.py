@@ -91,8 +91,8 @@ def meta_train_baseline(method: str, model: nn.Module, train: Samples, config: B
         raise ValueError(f"unknown meta-learning baseline {method!r}; valid names are maml, fomaml, anil, reptile")
     if train.n_samples <= config.n_support:
         raise ValueError(f"each training system needs more than n_support = {config.n_support} samples")
-    dtype = next(model.parameters()).dtype
-    x, xdot = train.x.to(dtype), train.xdot.to(dtype)
+    param = next(model.parameters())
+    x, xdot = train.x.to(param), train.xdot.to(param)  # the model's dtype and device
     names = head_names(model) if method == "anil" else [n for n, _ in model.named_parameters()]
     optimiser = torch.optim.Adam(model.parameters(), lr=config.outer_lr)
     gen = torch.Generator().manual_seed(seed)
