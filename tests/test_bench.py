@@ -111,3 +111,30 @@ def test_cli_quick_smoke_run_writes_provenance_and_table(tmp_path, capsys):
     main(["table", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert "| rank_one |" in out and "| anil |" in out
+
+
+def test_perf_quick_smoke_run(tmp_path, capsys):
+    """The CI smoke test of `python -m spmeta.bench perf --quick`."""
+    out = tmp_path / "perf.json"
+    main(["perf", "--quick", "--out", str(out)])
+    record = json.loads(out.read_text())
+    assert record["quick"] and record["sgemm_gflops"] > 0
+    for m in record["methods"].values():
+        assert m["epoch_ms"] > 0 and m["epoch_gflop"] > 0 and m["memory_mb"] > 0 and m["adapt_s"] > 0
+        assert 0 < m["peak_ratio"] < 1, m  # an epoch cannot beat the sgemm peak
+    assert set(record["fast_vs_reference"]) == {"hnn", "generic"}
+    assert record["scaling"]["K"] == [10, 20] and record["paper_grid"]["hours"] > 0
+    assert "speed-up" in capsys.readouterr().out
+
+
+def test_epoch_evaluation_counts():
+    from spmeta.bench.perf import epoch_evaluations
+    from spmeta.meta.autodecode import AutoDecodeConfig
+    from spmeta.meta.baselines import BaselineConfig
+
+    assert epoch_evaluations("rank_one", 70, 300, AutoDecodeConfig()) == [(300, 140)]
+    assert epoch_evaluations("rank_one", 70, 300, AutoDecodeConfig(simultaneous=True)) == [(300, 70)]
+    config = BaselineConfig()  # 10 tasks, 5 inner steps, 30 support samples
+    assert epoch_evaluations("fomaml", 70, 300, config) == [(30, 50), (270, 10)]
+    assert epoch_evaluations("maml", 70, 300, config) == [(30, 100), (270, 10)]
+    assert epoch_evaluations("reptile", 70, 300, config) == [(300, 50)]

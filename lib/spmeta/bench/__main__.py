@@ -1,7 +1,8 @@
-"""``python -m spmeta.bench``: run the benchmark grid and turn its results into tables.
+"""``python -m spmeta.bench``: run the benchmark grid, turn its results into tables, measure compute cost.
 
     python -m spmeta.bench run --families mass_spring --methods rank_one maml --seeds 0 --scale quick
     python -m spmeta.bench table --out results
+    python -m spmeta.bench perf            # writes results/perf.json (about 10 minutes on 2 cores)
 """
 from __future__ import annotations
 
@@ -35,6 +36,13 @@ def _table(args: argparse.Namespace) -> None:
         print(markdown_table(summary, metric))
 
 
+def _perf(args: argparse.Namespace) -> None:
+    from .perf import main_perf
+
+    out = args.out or ("results/perf-quick.json" if args.quick else "results/perf.json")
+    main_perf(out, quick=args.quick, threads=args.threads, command=["python", "-m", "spmeta.bench"] + sys.argv[1:])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m spmeta.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -63,6 +71,12 @@ def main(argv: list[str] | None = None) -> None:
     table.add_argument("--variant", default="", help="e.g. shots5, ood, dz2 (default: the main grid)")
     table.add_argument("--metrics", nargs="+", default=["eps_traj", "eps_field", "ssim"], choices=list(METRICS))
     table.set_defaults(func=_table)
+
+    perf = commands.add_parser("perf", help="time every method's meta-training epoch, FLOPs, memory, scaling")
+    perf.add_argument("--quick", action="store_true", help="a smoke run: 10 systems, 2 repeats (CI)")
+    perf.add_argument("--out", default=None, help="JSON file (default: results/perf.json, or perf-quick.json)")
+    perf.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    perf.set_defaults(func=_perf)
 
     args = parser.parse_args(argv)
     args.func(args)

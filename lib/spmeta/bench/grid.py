@@ -210,7 +210,7 @@ def run_grid(runs: list[Run], out: str | Path = "results", progress: bool = True
     bar = tqdm(todo, desc="grid", disable=not progress, unit="run")
     for run in bar:
         bar.set_postfix_str(f"{run.family}/{run.method}/seed{run.seed} {run.variant}".strip())
-        record = run_one(run, command=command, device=device)
+        record = run_one(run, command=command, device=device, progress=progress)
         path = result_path(out, run)
         _write_atomic(path, record)
         written.append(path)

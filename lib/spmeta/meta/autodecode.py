@@ -14,6 +14,8 @@ See chapter 07 (book/07_auto_decoding.md).
 """
 from __future__ import annotations
 
+import warnings
+import weakref
 from dataclasses import asdict, dataclass
 
 import torch
@@ -47,6 +49,7 @@ class AutoDecodeConfig:
     lambda_phi: float = 1e-4
     lambda_orth: float = 1e-3
     simultaneous: bool = False
+    compile: str = "auto"  # the fast path: "on", "off", or "auto" (on from COMPILE_MIN_UPDATES updates of Θ)
     batch_systems: int | None = 10  # systems per step; None: all of them (one step per epoch)
     lr_schedule: str = "cosine"  # or "constant"; "cosine" decays Θ's learning rate to zero over the epochs
     adapt_steps: int = 100
@@ -86,6 +89,47 @@ def system_losses(model: nn.Module, samples: Samples, z: Tensor) -> Tensor:
     return (model(x, z) - xdot).pow(2).sum(-1).mean(-1)
 
 
+#: Under ``compile="auto"``, meta-training compiles its loss once it makes at least this many updates of Θ:
+#: compiling costs about 20 s on a 2-core CPU and saves about a third of each step.
+COMPILE_MIN_UPDATES = 2000
+_last_compiled: weakref.ref | None = None  # the model whose compiled code is cached
+
+
+class _Loss:
+    """:func:`system_losses`, or its fast path: explicit input gradients compiled with ``torch.compile``.
+
+    The fast path falls back to the reference (with a warning) if compiling fails, for example without a C++
+    compiler. ``restore()`` puts the models' gradient modes back."""
+
+    def __init__(self, model: nn.Module, fast: bool):
+        self.modes = [(m, m.gradient_mode) for m in model.modules() if hasattr(m, "gradient_mode")]
+        self.function = system_losses
+        if fast:
+            global _last_compiled
+            if _last_compiled is None or _last_compiled() is not model:
+                torch._dynamo.reset()  # a new model: drop compiled code that guards on old ones (cache limit)
+                _last_compiled = weakref.ref(model)
+            for m, _ in self.modes:
+                m.gradient_mode = "explicit"
+            self.function = torch.compile(system_losses, dynamic=False)
+        self.fast = fast
+
+    def __call__(self, *args) -> Tensor:
+        try:
+            return self.function(*args)
+        except Exception as error:  # noqa: BLE001 (any compiler failure)
+            if not self.fast:
+                raise
+            warnings.warn(f"torch.compile failed ({type(error).__name__}: {error}); using the reference path")
+            self.restore()
+            self.fast, self.function = False, system_losses
+            return system_losses(*args)
+
+    def restore(self) -> None:
+        for m, mode in self.modes:
+            m.gradient_mode = mode
+
+
 def meta_train(model: nn.Module, train: Samples, config: AutoDecodeConfig = AutoDecodeConfig(),
                latents: LatentTable | None = None, seed: int = 0, progress: bool = True,
                ) -> tuple[LatentTable, list[float]]:
@@ -118,7 +162,7 @@ def meta_train(model: nn.Module, train: Samples, config: AutoDecodeConfig = Auto
     history: list[float] = []
 
     def data_loss(batch: Tensor) -> Tensor:
-        return system_losses(model, train[batch], latents.codes[batch]).mean()
+        return losses(model, train[batch], latents.codes[batch]).mean()
 
     def latent_penalty(batch: Tensor) -> Tensor:  # acts on the codes only
         return config.lambda_z * latents.codes[batch].pow(2).sum(-1).mean()
@@ -139,42 +183,49 @@ def meta_train(model: nn.Module, train: Samples, config: AutoDecodeConfig = Auto
     if config.batch_systems is not None and config.batch_systems < 1:
         raise ValueError(f"batch_systems must be a positive integer or None; got {config.batch_systems}")
     batch_size = min(config.batch_systems or train.n_systems, train.n_systems)
+    if config.compile not in ("auto", "on", "off"):
+        raise ValueError(f"compile must be 'auto', 'on' or 'off'; got {config.compile!r}")
+    updates = config.epochs * -(-train.n_systems // batch_size) * (1 if config.simultaneous else config.outer_steps)
+    losses = _Loss(model, config.compile == "on" or (config.compile == "auto" and updates >= COMPILE_MIN_UPDATES))
     if config.lr_schedule not in ("constant", "cosine"):
         raise ValueError(f"lr_schedule must be 'constant' or 'cosine'; got {config.lr_schedule!r}")
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(opt_base, config.epochs)
                  if config.lr_schedule == "cosine" else None)
     gen = torch.Generator().manual_seed(seed)
-    bar = tqdm(range(config.epochs), desc="meta-training", disable=not progress, mininterval=0.5)
-    for epoch in bar:
-        order = torch.randperm(train.n_systems, generator=gen) if batch_size < train.n_systems \
-            else torch.arange(train.n_systems)
-        epoch_loss = 0.0
-        for batch in order.split(batch_size):
-            if config.simultaneous:
-                data = data_loss(batch)
-                opt_base.zero_grad(set_to_none=True)
-                opt_latent.zero_grad(set_to_none=True)
-                (data + latent_penalty(batch) + base_penalty()).backward()
-                latent_step(batch)
-                opt_base.step()
-            else:
-                for _ in range(config.inner_steps):
-                    (grad,) = torch.autograd.grad(data_loss(batch) + latent_penalty(batch), latents.codes)
-                    latents.codes.grad = grad
-                    latent_step(batch)
-                for _ in range(config.outer_steps):
+    try:
+        bar = tqdm(range(config.epochs), desc="meta-training", disable=not progress, mininterval=0.5)
+        for epoch in bar:
+            order = torch.randperm(train.n_systems, generator=gen) if batch_size < train.n_systems \
+                else torch.arange(train.n_systems)
+            epoch_loss = 0.0
+            for batch in order.split(batch_size):
+                if config.simultaneous:
                     data = data_loss(batch)
-                    grads = torch.autograd.grad(data + base_penalty(), base_params, allow_unused=True)
-                    for p, g in zip(base_params, grads):
-                        p.grad = g
+                    opt_base.zero_grad(set_to_none=True)
+                    opt_latent.zero_grad(set_to_none=True)
+                    (data + latent_penalty(batch) + base_penalty()).backward()
+                    latent_step(batch)
                     opt_base.step()
-            epoch_loss += data.detach() * (len(batch) / train.n_systems)  # one sync per epoch
-        if scheduler is not None:
-            scheduler.step()
-        history.append(float(epoch_loss))
-        check_finite_loss(history[-1], epoch, history[:-1], "meta-training", "epoch")
-        if epoch % 20 == 0 or epoch == config.epochs - 1:
-            bar.set_postfix(loss=f"{history[-1]:.2e}", refresh=False)
+                else:
+                    for _ in range(config.inner_steps):
+                        (grad,) = torch.autograd.grad(data_loss(batch) + latent_penalty(batch), latents.codes)
+                        latents.codes.grad = grad
+                        latent_step(batch)
+                    for _ in range(config.outer_steps):
+                        data = data_loss(batch)
+                        grads = torch.autograd.grad(data + base_penalty(), base_params, allow_unused=True)
+                        for p, g in zip(base_params, grads):
+                            p.grad = g
+                        opt_base.step()
+                epoch_loss += data.detach() * (len(batch) / train.n_systems)  # one sync per epoch
+            if scheduler is not None:
+                scheduler.step()
+            history.append(float(epoch_loss))
+            check_finite_loss(history[-1], epoch, history[:-1], "meta-training", "epoch")
+            if epoch % 20 == 0 or epoch == config.epochs - 1:
+                bar.set_postfix(loss=f"{history[-1]:.2e}", refresh=False)
+    finally:
+        losses.restore()
     return latents, history
 
 

@@ -10,7 +10,7 @@ import torch
 
 Tensor = torch.Tensor
 
-__all__ = ["input_gradient", "check_state"]
+__all__ = ["input_gradient", "scalar_gradient", "check_state", "GRADIENT_MODES"]
 
 
 def input_gradient(scalar: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
@@ -24,6 +24,26 @@ def input_gradient(scalar: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
         xg = x if x.requires_grad else x.detach().requires_grad_(True)
         (grad,) = torch.autograd.grad(scalar(xg).sum(), xg, create_graph=create_graph)
     return grad
+
+
+GRADIENT_MODES = ("explicit", "autograd")
+
+
+def scalar_gradient(net: torch.nn.Module, x: Tensor, z: Tensor | None, mode: str = "explicit") -> Tensor:
+    """∇ₓ of a scalar network's output, (..., n).
+
+    ``mode="autograd"`` (the reference) differentiates with :func:`input_gradient`, i.e. a double backward
+    during training; ``"explicit"`` uses the network's hand-written ``input_gradient`` where it has one (the
+    library's MLPs with a named activation). Eager, the explicit form is slower than autograd's fused kernels;
+    under ``torch.compile`` it is faster (the fast path of meta-training). Both give the same values and the same
+    parameter gradients (tests/test_fast_path.py).
+    """
+    if mode not in GRADIENT_MODES:
+        raise ValueError(f"unknown gradient mode {mode!r}; valid modes are {list(GRADIENT_MODES)}")
+    explicit = mode == "explicit" and getattr(getattr(net, "base", net), "derivative", None) is not None
+    if explicit and hasattr(net, "input_gradient"):
+        return net.input_gradient(x, z) if _check_latents(net, z) else net.input_gradient(x)
+    return input_gradient(lambda y: evaluate_scalar(net, y, z), x)
 
 
 def check_state(x: Tensor, state_dim: int, owner: str) -> None:
@@ -46,13 +66,18 @@ def scalar_network(in_dim: int, width: int, depth: int, activation, modulation: 
 
 def evaluate_scalar(net: torch.nn.Module, x: Tensor, z: Tensor | None) -> Tensor:
     """net(x) or net(x, z) as a scalar per state: (...). A modulated net needs z, a plain one refuses it."""
+    return (net(x, z) if _check_latents(net, z) else net(x))[..., 0]
+
+
+def _check_latents(net: torch.nn.Module, z: Tensor | None) -> bool:
+    """True for a modulated net given codes; raise if codes are missing, or given to a plain net."""
     from ..nn.modulated import ModulatedMLP
 
     if isinstance(net, ModulatedMLP):
         if z is None:
             raise ValueError(f"this model is modulated ({net.modulation_name}): pass latent codes "
                              f"z: (K, {net.latent_dim})")
-        return net(x, z)[..., 0]
+        return True
     if z is not None:
         raise ValueError("this model is not modulated: z must be None (build it with modulation=...)")
-    return net(x)[..., 0]
+    return False

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..nn.mlp import DEFAULT_ACTIVATION, MLP
-from .fields import check_state, evaluate_scalar, input_gradient, scalar_network
+from .fields import GRADIENT_MODES, check_state, evaluate_scalar, scalar_gradient, scalar_network
 
 Tensor = torch.Tensor
 
@@ -41,6 +41,8 @@ class GenericNet(nn.Module):
             L and M are assembled after modulation, so the structure holds for every z.
         rank: r, the number of skew factors ξᵢ, ζᵢ (the size of A and D).
         operator_width, operator_depth: of the two networks x ↦ A(x), D(x) ∈ R^{r×r}.
+        gradient: ``"autograd"`` (the reference) or ``"explicit"`` (for the fast path) for ∇E and ∇S; see
+            :class:`~spmeta.models.HNN`.
 
     Shapes: x: (..., n) -> ẋ: (..., n); ``operators(x)`` returns L, M: (..., n, n).
 
@@ -49,8 +51,11 @@ class GenericNet(nn.Module):
 
     def __init__(self, dim: int, width: int = 100, depth: int = 3, activation=DEFAULT_ACTIVATION, rank: int = 4,
                  operator_width: int = 30, operator_depth: int = 2, modulation: str | None = None,
-                 latent_dim: int = 10, modulation_rank: int = 5):
+                 latent_dim: int = 10, modulation_rank: int = 5, gradient: str = "autograd"):
         super().__init__()
+        if gradient not in GRADIENT_MODES:
+            raise ValueError(f"unknown gradient mode {gradient!r}; valid modes are {list(GRADIENT_MODES)}")
+        self.gradient_mode = gradient
         if isinstance(dim, bool) or not isinstance(dim, int) or dim < 2:
             raise ValueError(f"dim (the state length) must be an integer >= 2; got {dim!r}")
         self.dim, self.rank = dim, rank
@@ -60,6 +65,8 @@ class GenericNet(nn.Module):
         self.friction_net = MLP(dim, rank * rank, operator_width, operator_depth, activation)
         self.xi = nn.Parameter(0.1 * torch.randn(rank, dim, dim))    # skew-symmetrised when used
         self.zeta = nn.Parameter(0.1 * torch.randn(rank, dim, dim))
+        for factor in (self.xi, self.zeta):  # einsum's backward hands these a transposed gradient layout
+            factor.register_hook(torch.Tensor.contiguous)
 
     @property
     def state_dim(self) -> int:
@@ -78,7 +85,8 @@ class GenericNet(nn.Module):
     def gradients(self, x: Tensor, z: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """(∇E, ∇S), each (..., n)."""
         check_state(x, self.dim, f"GenericNet(dim={self.dim})")
-        return input_gradient(lambda y: self.energy(y, z), x), input_gradient(lambda y: self.entropy(y, z), x)
+        return (scalar_gradient(self.energy_net, x, z, self.gradient_mode),
+                scalar_gradient(self.entropy_net, x, z, self.gradient_mode))
 
     def _factors(self, x: Tensor, z: Tensor | None) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
         """∇E, ∇S: (..., n); B, C: (..., r, n); σ = A − Aᵀ, D: (..., r, r)."""

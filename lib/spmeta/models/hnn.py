@@ -12,7 +12,7 @@ from torch import nn
 
 from ..nn.mlp import DEFAULT_ACTIVATION
 from ..systems.hamiltonian import symplectic_gradient
-from .fields import check_state, evaluate_scalar, input_gradient, scalar_network
+from .fields import GRADIENT_MODES, check_state, evaluate_scalar, scalar_gradient, scalar_network
 
 Tensor = torch.Tensor
 
@@ -29,6 +29,10 @@ class HNN(nn.Module):
             a :class:`~spmeta.nn.modulated.ModulatedMLP` and every call takes latent codes z: (K, d_z).
         latent_dim, rank: d_z, and r of ``multi_rank``/``svd``.
         hamiltonian_net: any module mapping (..., 2d) -> (..., 1) to use instead of the default network.
+        gradient: how ∇ₓH̃ is computed: ``"autograd"`` (the reference: a double backward during training) or
+            ``"explicit"`` (a hand-written backward of the MLP as tensor ops, so training needs one ordinary
+            backward; the fast path compiles it with ``torch.compile``, see :class:`~spmeta.meta.AutoDecodeConfig`).
+            Both give the same field and the same parameter gradients. Settable later as ``gradient_mode``.
 
     Shapes: x: (..., 2d) -> ẋ: (..., 2d), e.g. (K, N, 2d) for K systems of N states; with modulation,
     x: (K, N, 2d) and z: (K, d_z). Modulation only changes H̃'s weights, so every modulated model is
@@ -39,8 +43,11 @@ class HNN(nn.Module):
 
     def __init__(self, dim: int, width: int = 100, depth: int = 3, activation=DEFAULT_ACTIVATION,
                  modulation: str | None = None, latent_dim: int = 10, rank: int = 5,
-                 hamiltonian_net: nn.Module | None = None):
+                 hamiltonian_net: nn.Module | None = None, gradient: str = "autograd"):
         super().__init__()
+        if gradient not in GRADIENT_MODES:
+            raise ValueError(f"unknown gradient mode {gradient!r}; valid modes are {list(GRADIENT_MODES)}")
+        self.gradient_mode = gradient
         if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
             raise ValueError(f"dim must be a positive integer (degrees of freedom); got {dim!r}")
         self.dim = dim
@@ -59,4 +66,4 @@ class HNN(nn.Module):
     def forward(self, x: Tensor, z: Tensor | None = None) -> Tensor:
         """The vector field J∇ₓH̃(x; z). x: (..., 2d) -> (..., 2d). Works under ``torch.no_grad()``."""
         check_state(x, self.state_dim, f"HNN(dim={self.dim})")
-        return symplectic_gradient(input_gradient(lambda y: self.hamiltonian(y, z), x))
+        return symplectic_gradient(scalar_gradient(self.hamiltonian_net, x, z, self.gradient_mode))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .mlp import DEFAULT_ACTIVATION, MLP
+from .mlp import DEFAULT_ACTIVATION, MLP, explicit_input_gradient
 from .modulation import Hypernetwork, make_modulation
 
 Tensor = torch.Tensor
@@ -56,12 +56,15 @@ class ModulatedMLP(nn.Module):
         """The modulations' own regularisers (the SVD-like bases' orthogonality); zero for the others."""
         return sum((m.penalty() for m in self.modulations), torch.zeros(()))
 
-    def forward(self, x: Tensor, z: Tensor) -> Tensor:
+    def _check(self, x: Tensor, z: Tensor) -> None:
         if x.ndim != 3 or x.shape[-1] != self.in_dim:
             raise ValueError(f"ModulatedMLP expects x: (K, N, {self.in_dim}); got shape {tuple(x.shape)}")
         if z.ndim != 2 or z.shape[-1] != self.latent_dim or z.shape[0] not in (1, x.shape[0]):
             raise ValueError(f"ModulatedMLP expects z: (K, {self.latent_dim}) with K = {x.shape[0]} "
                              f"systems; got shape {tuple(z.shape)}")
+
+    def forward(self, x: Tensor, z: Tensor) -> Tensor:
+        self._check(x, z)
         thetas = self.hypernet(z.to(x.dtype)).split(self.sizes, dim=-1)
         h, last = x, len(self.base.weights) - 1
         for i, (weight, bias) in enumerate(zip(self.base.weights, self.base.biases)):
@@ -71,3 +74,20 @@ class ModulatedMLP(nn.Module):
             else:
                 h = a
         return h
+
+    def input_gradient(self, x: Tensor, z: Tensor) -> Tensor:
+        """∇ₓ of the scalar output for system k's network, computed explicitly (no double backward).
+
+        x: (K, N, in_dim), z: (K, d_z) -> (K, N, in_dim). See :func:`~spmeta.nn.mlp.explicit_input_gradient`.
+        """
+        self._check(x, z)
+        if self.base.out_dim != 1 or self.base.derivative is None:
+            raise ValueError("an explicit input gradient needs a scalar output and a named activation")
+        thetas = self.hypernet(z.to(x.dtype)).split(self.sizes, dim=-1)
+        h, pre = x, []
+        for weight, bias, modulation, theta in zip(self.base.weights, self.base.biases, self.modulations, thetas):
+            pre.append(modulation(h, h @ weight.mT + bias, theta))
+            h = self.base.activation(pre[-1])
+        vjps = [lambda d, m=m, w=w, t=t: m.input_vjp(d, w, t)
+                for m, w, t in zip(self.modulations, self.base.weights, thetas)]
+        return explicit_input_gradient(self.base.weights, pre, self.base.derivative, vjps)

@@ -45,6 +45,12 @@ class Modulation(nn.Module):
         """h: (K, N, w_in), a: (K, N, w_out), theta: (K, n_params) -> (K, N, w_out)."""
         raise NotImplementedError
 
+    def input_vjp(self, delta: Tensor, weight: Tensor, theta: Tensor) -> Tensor:
+        """δ ∂a/∂h for the modulated pre-activation a(h): delta: (K, N, w_out) -> (K, N, w_in).
+
+        ``weight`` is the base W: (w_out, w_in). Used by the explicit input gradient."""
+        raise NotImplementedError
+
     def penalty(self) -> Tensor:
         """A regulariser on this layer's own base parameters (zero unless overridden)."""
         return torch.zeros(())
@@ -62,6 +68,9 @@ class Shift(Modulation):
     def forward(self, h, a, theta):
         return a + theta[:, None, :]
 
+    def input_vjp(self, delta, weight, theta):
+        return delta @ weight
+
 
 class FiLM(Modulation):
     """σ((1 + γ) ⊙ (W h + b) + β): feature-wise scale and shift, centred on the identity (Perez et al.)."""
@@ -72,6 +81,9 @@ class FiLM(Modulation):
     def forward(self, h, a, theta):
         gamma, beta = self._split(theta, self.w_out, self.w_out)
         return (1 + gamma[:, None, :]) * a + beta[:, None, :]
+
+    def input_vjp(self, delta, weight, theta):
+        return ((1 + theta[:, None, : self.w_out]) * delta) @ weight
 
 
 class FullWeight(Modulation):
@@ -84,6 +96,10 @@ class FullWeight(Modulation):
         delta_w, delta_b = self._split(theta, self.w_out * self.w_in, self.w_out)
         delta_w = delta_w.reshape(-1, self.w_out, self.w_in)  # the one modulation that needs K matrices
         return a + torch.einsum("kni,koi->kno", h, delta_w) + delta_b[:, None, :]
+
+    def input_vjp(self, delta, weight, theta):
+        delta_w = theta[:, : self.w_out * self.w_in].reshape(-1, self.w_out, self.w_in)
+        return delta @ weight + delta @ delta_w
 
 
 class MultiRank(Modulation):
@@ -103,6 +119,11 @@ class MultiRank(Modulation):
         u, v, s = self._split(theta, self.w_out * r, self.w_in * r, self.w_out)
         u, v = u.reshape(-1, self.w_out, r), v.reshape(-1, self.w_in, r)
         return a + (h @ v) @ u.mT + s[:, None, :]
+
+    def input_vjp(self, delta, weight, theta):
+        r = self.rank
+        u, v, _ = self._split(theta, self.w_out * r, self.w_in * r, self.w_out)
+        return delta @ weight + (delta @ u.reshape(-1, self.w_out, r)) @ v.reshape(-1, self.w_in, r).mT
 
 
 class RankOne(MultiRank):
@@ -140,6 +161,10 @@ class SVDLike(Modulation):
     def forward(self, h, a, theta):
         d, s = self.singular_values(theta), theta[..., self.rank:]
         return a + ((h @ self.V.to(h.dtype)) * d[:, None, :]) @ self.U.to(h.dtype).mT + s[:, None, :]
+
+    def input_vjp(self, delta, weight, theta):
+        d = self.singular_values(theta)
+        return delta @ weight + ((delta @ self.U.to(delta.dtype)) * d[:, None, :]) @ self.V.to(delta.dtype).mT
 
     def penalty(self) -> Tensor:
         """‖UᵀU − I‖_F + ‖VᵀV − I‖_F (on the smaller Gram matrix when a basis has more vectors than rows)."""

@@ -1,0 +1,280 @@
+"""The compute-cost harness: ``python -m spmeta.bench perf``.
+
+It measures, on this machine and in one process:
+
+- the sgemm peak (a large float32 matmul), the yardstick for everything else;
+- per method, the median wall time of one meta-training epoch on the protocol's data (HNN on mass-spring,
+  70 systems × 300 states; the GENERIC net on the two gas containers, 70 × 810), the epoch's FLOPs, the
+  achieved GFLOP/s and its ratio to the peak, the autograd memory of one step, and the time to adapt
+  10 systems for 100 steps;
+- the fast path (explicit input gradients) against the reference (autograd double backward), interleaved;
+- the epoch time for K = 10 … 280 systems and its linear fit;
+- an estimate of the full paper grid's wall time.
+
+FLOPs are counted from matmul shapes: :class:`torch.utils.flop_counter.FlopCounterMode` counts one
+loss-and-gradient evaluation G(n) on n samples (forward, explicit input gradient and backward; elementwise work
+is not counted), and an epoch is that times the number of evaluations the method makes per epoch
+(:func:`epoch_evaluations`). Second-order MAML counts each inner step twice (its backward through the inner
+gradient).
+
+See chapter 14 (book/14_compute_cost.md).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import platform
+import statistics
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import SCALES
+from ..data import Samples, make_dataset
+from ..meta import baselines
+from ..meta.autodecode import AutoDecodeConfig, LatentTable, adapt, meta_train
+from ..models import HNN, GenericNet
+from ..nn.modulation import MODULATIONS
+from ..systems import get_family
+from .grid import METHODS, _git_commit, _versions, _write_atomic
+
+__all__ = ["sgemm_peak", "measure", "epoch_evaluations", "loss_gradient_flops", "main_perf"]
+
+PERF_METHODS = tuple(m for m in METHODS if m != "scratch")  # Scratch has no meta-training epoch
+QUICK_METHODS = ("rank_one", "svd", "maml", "reptile")  # one of each code path, for the CI smoke run
+SETTINGS = {
+    "hnn": {"family": "mass_spring", "model": lambda **kw: HNN(1, **kw)},
+    "generic": {"family": "gas_containers", "model": lambda **kw: GenericNet(4, **kw)},
+}
+
+
+def sgemm_peak(n: int = 2048, repeats: int = 10) -> float:
+    """GFLOP/s of an n × n float32 matmul (best of ``repeats`` after a warm-up)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n ** 3 / best / 1e9
+
+
+def _build(kind: str, method: str, gradient: str = "autograd") -> torch.nn.Module:
+    torch.manual_seed(0)
+    mod = {}
+    if method in MODULATIONS:
+        mod = {"modulation": method, "latent_dim": 10}
+        if kind == "generic":
+            mod["modulation_rank"] = 5
+        else:
+            mod["rank"] = 5
+    return SETTINGS[kind]["model"](gradient=gradient, **mod).float()
+
+
+def loss_gradient_flops(model: torch.nn.Module, n: int, dim: int, modulated: bool) -> float:
+    """Matmul FLOPs of one loss-and-gradient evaluation on n samples (one system), counted from shapes."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x, xdot = torch.randn(1, n, dim), torch.randn(1, n, dim)
+    z = torch.randn(1, 10, requires_grad=True) if modulated else None
+    with FlopCounterMode(display=False) as counter:
+        out = model(x, z) if modulated else model(x[0])
+        (out - (xdot if modulated else xdot[0])).pow(2).sum(-1).mean().backward()
+    model.zero_grad(set_to_none=True)
+    return float(counter.get_total_flops())
+
+
+def epoch_evaluations(method: str, n_systems: int, n_samples: int, config) -> list[tuple[int, float]]:
+    """[(samples per evaluation, how many evaluations)] of one meta-training epoch."""
+    if method in MODULATIONS:
+        passes = 1 if config.simultaneous else config.inner_steps + config.outer_steps
+        return [(n_samples, passes * n_systems)]
+    tasks, inner = config.tasks_per_step, config.inner_steps
+    if method == "reptile":
+        return [(n_samples, tasks * inner)]
+    support, query = config.n_support, n_samples - config.n_support
+    second_order = 2 if method == "maml" else 1
+    return [(support, tasks * inner * second_order), (query, tasks)]
+
+
+def _epoch_runner(kind: str, method: str, train: Samples, fast: bool = True):
+    """A closure that runs one meta-training epoch, continuing from the previous one.
+
+    ``fast``: the modulations' fast path (explicit gradients, compiled), else the reference (autograd, eager).
+    """
+    model = _build(kind, method)
+    if method in MODULATIONS:
+        config = replace(AutoDecodeConfig(), epochs=1, lr_schedule="constant", compile="on" if fast else "off")
+        latents = LatentTable(train.n_systems, 10)
+        return model, config, lambda: meta_train(model, train, config, latents=latents, progress=False)
+    config = replace(baselines.BaselineConfig(), epochs=1)
+    return model, config, lambda: baselines.meta_train_baseline(method, model, train, config, progress=False)
+
+
+def _median_time(step, repeats: int) -> float:
+    step()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _saved_tensor_mb(model, train: Samples, modulated: bool) -> float:
+    """Memory autograd keeps for the backward of one loss evaluation on a batch of 10 systems (MB)."""
+    total = 0
+
+    def pack(t):
+        nonlocal total
+        total += t.numel() * t.element_size()
+        return t
+
+    x, xdot = train.x[:10].float(), train.xdot[:10].float()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        if modulated:
+            out = model(x, torch.zeros(x.shape[0], 10))
+        else:
+            out = model(x.reshape(-1, x.shape[-1]))
+        loss = (out.reshape(x.shape) - xdot).pow(2).mean()
+    loss.backward()
+    model.zero_grad(set_to_none=True)
+    return total / 1e6
+
+
+def _adapt_seconds(kind: str, method: str, train: Samples) -> float:
+    """Wall time to adapt 10 systems for 100 steps on one trajectory each (float64, as the learner does)."""
+    model = _build(kind, method).double()
+    support = Samples(train.x[:10, : train.n_samples // 10].double(), train.xdot[:10, : train.n_samples // 10].double(),
+                      train.mu[:10])
+    start = time.perf_counter()
+    if method in MODULATIONS:
+        adapt(model, support, torch.zeros(10, dtype=torch.float64), AutoDecodeConfig(adapt_steps=100))
+    else:
+        names = baselines.head_names(model) if method == "anil" else None
+        for k in range(10):
+            params = {n: p.detach().requires_grad_(True) for n, p in model.named_parameters()}
+            baselines.adapt_parameters(model, params, support.x[k], support.xdot[k], 100, 1e-2, names)
+    return time.perf_counter() - start
+
+
+def measure(kinds=("hnn", "generic"), methods=PERF_METHODS, n_systems: int = 70, repeats: int = 5,
+            scaling=(10, 35, 70, 140, 280), progress: bool = True) -> dict:
+    """Run every measurement; returns the record that ``bench perf`` writes."""
+    from tqdm.auto import tqdm
+
+    record = {"machine": {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+                          "torch": torch.__version__},
+              "sgemm_gflops": sgemm_peak(), "methods": {}, "fast_vs_reference": {}, "scaling": {}}
+    data = {}
+    for kind in kinds:
+        family = get_family(SETTINGS[kind]["family"])
+        data[kind] = make_dataset(family, n_train=n_systems, n_test=0, seed=0).train.samples()
+    work = [(kind, method) for kind in kinds for method in methods]
+    bar = tqdm(work, desc="perf", disable=not progress)
+    for kind, method in bar:
+        bar.set_postfix_str(f"{kind} {method}")
+        train = data[kind]
+        model, config, step = _epoch_runner(kind, method, train)
+        seconds = _median_time(step, repeats)
+        counted = copy.deepcopy(model)
+        counted.gradient_mode = "explicit"  # the counter cannot follow a double backward; same matmuls
+        per_sample = loss_gradient_flops(counted, 100, train.x.shape[-1], method in MODULATIONS) / 100
+        flops = sum(n * count * per_sample for n, count in
+                    epoch_evaluations(method, train.n_systems, train.n_samples, config))
+        record["methods"][f"{kind}/{method}"] = {
+            "kind": kind, "method": method, "n_systems": train.n_systems, "n_samples": train.n_samples,
+            "epoch_ms": 1e3 * seconds, "epoch_gflop": flops / 1e9, "gflops": flops / seconds / 1e9,
+            "peak_ratio": flops / seconds / 1e9 / record["sgemm_gflops"],
+            "floor_ratio": seconds / (flops / 1e9 / record["sgemm_gflops"]),
+            "memory_mb": _saved_tensor_mb(model, train, method in MODULATIONS),
+            "adapt_s": _adapt_seconds(kind, method, train),
+            "n_parameters": sum(p.numel() for p in model.parameters()),
+        }
+    for kind in kinds:  # the fast path against the reference, interleaved on the same data
+        runners = {name: _epoch_runner(kind, "rank_one", data[kind], fast)[2]
+                   for name, fast in (("fast", True), ("reference", False))}
+        for run in runners.values():
+            run()
+        times = {g: [] for g in runners}
+        for _ in range(repeats):
+            for g, run in runners.items():
+                start = time.perf_counter()
+                run()
+                times[g].append(time.perf_counter() - start)
+        fast, ref = statistics.median(times["fast"]), statistics.median(times["reference"])
+        record["fast_vs_reference"][kind] = {"fast_ms": 1e3 * fast, "reference_ms": 1e3 * ref,
+                                             "speedup": ref / fast}
+    base = data["hnn" if "hnn" in kinds else kinds[0]]
+    kind = "hnn" if "hnn" in kinds else kinds[0]
+    points = []
+    for k in scaling:  # tile the systems: the cost does not depend on the values
+        reps = -(-k // base.n_systems)
+        tiled = Samples(base.x.repeat(reps, 1, 1)[:k], base.xdot.repeat(reps, 1, 1)[:k], base.mu.repeat(reps, 1)[:k])
+        points.append((k, _median_time(_epoch_runner(kind, "rank_one", tiled)[2], max(2, repeats // 2))))
+    slope, intercept = np.polyfit([k for k, _ in points], [t for _, t in points], 1)
+    record["scaling"] = {"kind": kind, "method": "rank_one", "K": [k for k, _ in points],
+                         "epoch_ms": [1e3 * t for _, t in points], "slope_ms_per_system": 1e3 * slope,
+                         "intercept_ms": 1e3 * intercept}
+    record["paper_grid"] = paper_grid_estimate(record, n_systems)
+    return record
+
+
+def paper_grid_estimate(record: dict, n_systems: int) -> dict:
+    """Estimated wall time of the main grid (5 families × 10 methods × 3 seeds) at the paper scale."""
+    scale = SCALES["paper"]
+    families = {"hnn": 3, "generic": 2}
+    hours, parts = 0.0, {}
+    for key, m in record["methods"].items():
+        if m["method"] == "fomaml":
+            continue
+        epoch_s = m["epoch_ms"] / 1e3 * (scale.n_train / n_systems)
+        epochs = scale.epochs if m["method"] in MODULATIONS else baselines.BaselineConfig().epochs
+        run_h = (epochs * epoch_s + m["adapt_s"]) / 3600
+        parts[key] = run_h
+        hours += run_h * families[m["kind"]] * 3
+    if "hnn/maml" in record["methods"]:  # Scratch: 100 Adam steps per test system, about an adaptation's cost
+        hours += sum(record["methods"][f"{k}/maml"]["adapt_s"] / 3600 * families[k] * 3
+                     for k in families if f"{k}/maml" in record["methods"])
+    return {"hours": hours, "hours_per_run": parts, "epochs_modulation": scale.epochs,
+            "epochs_baselines": baselines.BaselineConfig().epochs}
+
+
+def format_table(record: dict) -> str:
+    """The printed summary."""
+    lines = [f"sgemm peak: {record['sgemm_gflops']:.0f} GFLOP/s ({record['machine']['threads']} threads)", "",
+             "| model/method | epoch ms | GFLOP/epoch | GFLOP/s | of peak | × floor | memory MB | adapt s |",
+             "|---|---|---|---|---|---|---|---|"]
+    for key, m in record["methods"].items():
+        lines.append(f"| {key} | {m['epoch_ms']:.1f} | {m['epoch_gflop']:.2f} | {m['gflops']:.1f} | "
+                     f"{m['peak_ratio']:.1%} | {m['floor_ratio']:.1f} | {m['memory_mb']:.1f} | {m['adapt_s']:.2f} |")
+    lines.append("")
+    for kind, f in record["fast_vs_reference"].items():
+        lines.append(f"{kind} rank_one epoch: fast path {f['fast_ms']:.1f} ms, reference {f['reference_ms']:.1f} ms, "
+                     f"speed-up {f['speedup']:.2f}×")
+    s = record["scaling"]
+    lines.append(f"scaling ({s['kind']} {s['method']}): " + ", ".join(
+        f"K={k}: {t:.0f} ms" for k, t in zip(s["K"], s["epoch_ms"])) + f"; slope {s['slope_ms_per_system']:.2f} ms/system")
+    lines.append(f"estimated paper grid: {record['paper_grid']['hours']:.1f} h on this machine")
+    return "\n".join(lines)
+
+
+def main_perf(out: str, quick: bool = False, threads: int | None = None, command: list[str] | None = None) -> dict:
+    """``bench perf``: measure, print, and write the record atomically to ``out``."""
+    if threads:
+        torch.set_num_threads(threads)
+    start = time.perf_counter()
+    if quick:
+        record = measure(methods=QUICK_METHODS, n_systems=10, repeats=2, scaling=(10, 20))
+    else:
+        record = measure()
+    record.update(quick=quick, command=command or [], commit=_git_commit(), versions=_versions(),
+                  wall_s=time.perf_counter() - start)
+    print(format_table(record))
+    _write_atomic(Path(out), record)
+    print(f"written to {out}")
+    return record
