@@ -221,7 +221,17 @@ def measure(kinds=("hnn", "generic"), methods=PERF_METHODS, n_systems: int = 70,
                          "epoch_ms": [1e3 * t for _, t in points], "slope_ms_per_system": 1e3 * slope,
                          "intercept_ms": 1e3 * intercept}
     record["paper_grid"] = paper_grid_estimate(record, n_systems)
+    record["process_peak_rss_mb"] = _peak_rss_mb()
     return record
+
+
+def _peak_rss_mb() -> float:
+    """The process's peak resident memory so far (MB; Linux reports kB, macOS bytes)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1e6 if sys.platform == "darwin" else peak / 1e3
 
 
 def paper_grid_estimate(record: dict, n_systems: int) -> dict:
