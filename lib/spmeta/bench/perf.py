@@ -76,15 +76,19 @@ def _build(kind: str, method: str, gradient: str = "autograd") -> torch.nn.Modul
 
 
 def loss_gradient_flops(model: torch.nn.Module, n: int, dim: int, modulated: bool) -> float:
-    """Matmul FLOPs of one loss-and-gradient evaluation on n samples (one system), counted from shapes."""
+    """Matmul FLOPs of one loss-and-gradient evaluation on n samples (one system), counted from shapes.
+
+    The count runs on a copy with explicit input gradients (the counter cannot follow autograd's double
+    backward); both paths multiply the same matrices."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    model = copy.deepcopy(model)
+    model.gradient_mode = "explicit"
     x, xdot = torch.randn(1, n, dim), torch.randn(1, n, dim)
     z = torch.randn(1, 10, requires_grad=True) if modulated else None
     with FlopCounterMode(display=False) as counter:
         out = model(x, z) if modulated else model(x[0])
         (out - (xdot if modulated else xdot[0])).pow(2).sum(-1).mean().backward()
-    model.zero_grad(set_to_none=True)
     return float(counter.get_total_flops())
 
 
@@ -181,9 +185,7 @@ def measure(kinds=("hnn", "generic"), methods=PERF_METHODS, n_systems: int = 70,
         train = data[kind]
         model, config, step = _epoch_runner(kind, method, train)
         seconds = _median_time(step, repeats)
-        counted = copy.deepcopy(model)
-        counted.gradient_mode = "explicit"  # the counter cannot follow a double backward; same matmuls
-        per_sample = loss_gradient_flops(counted, 100, train.x.shape[-1], method in MODULATIONS) / 100
+        per_sample = loss_gradient_flops(model, 100, train.x.shape[-1], method in MODULATIONS) / 100
         flops = sum(n * count * per_sample for n, count in
                     epoch_evaluations(method, train.n_systems, train.n_samples, config))
         record["methods"][f"{kind}/{method}"] = {

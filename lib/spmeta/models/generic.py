@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..nn.mlp import DEFAULT_ACTIVATION, MLP
+from ..nn.mlp import GENERIC_ACTIVATION, MLP
 from .fields import GRADIENT_MODES, check_state, evaluate_scalar, scalar_gradient, scalar_network
 
 Tensor = torch.Tensor
@@ -49,7 +49,7 @@ class GenericNet(nn.Module):
     See chapter 04 (book/04_generic_neural_networks.md).
     """
 
-    def __init__(self, dim: int, width: int = 100, depth: int = 3, activation=DEFAULT_ACTIVATION, rank: int = 4,
+    def __init__(self, dim: int, width: int = 100, depth: int = 3, activation=GENERIC_ACTIVATION, rank: int = 4,
                  operator_width: int = 30, operator_depth: int = 2, modulation: str | None = None,
                  latent_dim: int = 10, modulation_rank: int = 5, gradient: str = "autograd"):
         super().__init__()
