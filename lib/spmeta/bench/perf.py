@@ -22,7 +22,6 @@ See chapter 14 (book/14_compute_cost.md).
 from __future__ import annotations
 
 import copy
-import json
 import platform
 import statistics
 import time

@@ -36,8 +36,9 @@ class AutoDecodeConfig:
 
     The defaults were chosen on validation systems drawn apart from the test systems (mass-spring, rank-one;
     ``scripts/tune_autodecode.py``, ``results/tuning/``): batches of 10 systems, a cosine schedule and
-    λ_φ = 1e-4 each lowered the validation errors at equal wall time; 2000 epochs take about 12 minutes
-    on 2 CPU cores for 70 systems × 300 samples. The rest are the digest's starting values.
+    λ_φ = 1e-4 each lowered the validation errors at equal wall time. 2000 epochs on 70 systems × 300
+    samples take about 6 minutes on 2 CPU cores (the reference path; less with the compiled fast path,
+    chapter 14). The rest are the digest's starting values.
     """
 
     epochs: int = 2000
