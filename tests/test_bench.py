@@ -138,3 +138,14 @@ def test_epoch_evaluation_counts():
     assert epoch_evaluations("fomaml", 70, 300, config) == [(30, 50), (270, 10)]
     assert epoch_evaluations("maml", 70, 300, config) == [(30, 100), (270, 10)]
     assert epoch_evaluations("reptile", 70, 300, config) == [(300, 50)]
+
+
+def test_family_table_puts_the_papers_values_beside_ours(tmp_path):
+    from spmeta.bench.report import family_table
+
+    runs = [Run("mass_spring", m, s) for m in ("rank_one", "maml") for s in (0, 1)]
+    for run in runs:
+        grid._write_atomic(result_path(tmp_path, run), fake_record(run))
+    text = family_table(table.summarize(table.load_results(tmp_path)), "mass_spring", metrics=("eps_traj",))
+    assert "| rank_one | 1.50e-01 ± 7.1e-02 | ε_traj 0.049 (v1) |" in text
+    assert "| maml | 6.50e-01 ± 7.1e-02 | — |" in text

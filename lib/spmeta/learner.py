@@ -43,8 +43,19 @@ class Adapted:
     """The result of :meth:`MetaLearner.adapt` for K test systems: ``field(x)`` maps (K, N, n) -> (K, N, n)."""
 
     field: Callable[[Tensor], Tensor]
+    n_systems: int
     history: list[float] = field(default_factory=list)
     latents: Tensor | None = None
+
+    def system_field(self, k: int) -> Callable[[Tensor], Tensor]:
+        """The field of test system k alone, for plots: x: (..., n) -> (..., n)."""
+        if not 0 <= k < self.n_systems:
+            raise ValueError(f"system index {k} out of range for {self.n_systems} adapted systems")
+
+        def single(x: Tensor) -> Tensor:
+            batch = x.reshape(1, -1, x.shape[-1]).expand(self.n_systems, -1, -1)
+            return self.field(batch)[k].reshape(x.shape)
+        return single
 
 
 class MetaLearner:
@@ -164,10 +175,11 @@ class MetaLearner:
             z0 = self.latents.mean().cpu().double() if config.init == "mean" else torch.zeros(self.latent_dim,
                                                                                        dtype=torch.float64)
             z, history = adapt(net64, support, z0, config)
-            return Adapted(field=lambda x: net64(x, z), history=history, latents=z)
+            return Adapted(field=lambda x: net64(x, z), n_systems=support.n_systems, history=history, latents=z)
         if self.method == "scratch":
             models = baselines.scratch(lambda: self._build(self.family, False).double(), support, steps)
-            return Adapted(field=lambda x: torch.stack([m(x[k]) for k, m in enumerate(models)]))
+            return Adapted(field=lambda x: torch.stack([m(x[k]) for k, m in enumerate(models)]),
+                           n_systems=support.n_systems)
         names = baselines.head_names(net64) if self.method == "anil" else None
         params = dict(net64.named_parameters())
         adapted = [baselines.adapt_parameters(net64, {n: p.detach().requires_grad_(True) for n, p in
@@ -175,7 +187,8 @@ class MetaLearner:
                                               lr or self.config.inner_lr, names)
                    for k in range(support.n_systems)]
         copies = [baselines.adapted_copy(net64, p) for p in adapted]
-        return Adapted(field=lambda x: torch.stack([m(x[k]) for k, m in enumerate(copies)]))
+        return Adapted(field=lambda x: torch.stack([m(x[k]) for k, m in enumerate(copies)]),
+                       n_systems=support.n_systems)
 
     def evaluate(self, test: Trajectories, adapted: Adapted, shots: int = 1, unit: str = "trajectories",
                  substeps: int = 10, per_system: bool = False) -> dict:
