@@ -120,6 +120,14 @@ def test_metalearner_runs_every_method(data, kwargs):
     scores = learner.evaluate(data.test, adapted)
     assert {"eps_traj", "eps_field", "ssim", "energy_drift"} <= set(scores)
     assert all(torch.isfinite(torch.tensor(v)) for v in scores.values())
+    per_system = learner.evaluate(data.test, adapted, per_system=True)
+    assert all(len(v) == data.test.n_systems for v in per_system.values())
+    assert sum(per_system["eps_traj"]) / data.test.n_systems == pytest.approx(scores["eps_traj"])
+    x = data.test.X[:, 0, :5]  # (K, 5, 2)
+    for k in range(data.test.n_systems):  # one system's field alone equals its slice of the batched field
+        torch.testing.assert_close(adapted.system_field(k)(x[k]), adapted.field(x)[k])
+    with pytest.raises(ValueError, match="out of range"):
+        adapted.system_field(data.test.n_systems)
 
 
 def test_metalearner_adaptation_lowers_the_trajectory_error():
