@@ -4,6 +4,7 @@ import torch
 
 import spmeta
 from spmeta.data import Samples
+from spmeta.learner import aggregate_scores
 from spmeta.meta import AutoDecodeConfig, LatentTable, adapt, load_checkpoint, meta_train, save_checkpoint
 from spmeta.meta.baselines import _loss, adapt_parameters
 from spmeta.models import HNN
@@ -147,14 +148,21 @@ def test_metalearner_adaptation_lowers_the_trajectory_error():
     assert after["eps_traj"] < 0.7 * before["eps_traj"], (before, after)
 
 
-def test_metalearner_generic_family_structure():
+@pytest.mark.parametrize("method", [dict(modulation="svd", rank=2, latent_dim=2), dict(method="maml", epochs=2),
+                                    dict(method="scratch")], ids=["svd", "maml", "scratch"])
+def test_metalearner_generic_family_structure(method):
+    """Every GENERIC learner, modulated or not, keeps dE/dt = 0 and dS/dt ≥ 0 along its rollouts."""
     family = spmeta.get_family("damped_oscillator")
     data = spmeta.make_dataset(family, n_train=3, n_test=2, n_traj=2, seed=0)
-    learner = spmeta.MetaLearner(model="generic", modulation="svd", latent_dim=2, rank=2, width=8, depth=1,
-                                 dtype=torch.float64)
+    learner = spmeta.MetaLearner(model="generic", width=8, depth=1, dtype=torch.float64, **method)
     learner.fit(data.train, epochs=2, progress=False)
-    scores = learner.evaluate(data.test, learner.adapt(data.test.support(1), steps=2), substeps=1)
-    assert scores["max_abs_dE_dt"] < 1e-10 and scores["min_dS_dt"] > -1e-10
+    per_system = learner.evaluate(data.test, learner.adapt(data.test.support(1), steps=2), substeps=1,
+                                  per_system=True)
+    scores = aggregate_scores(per_system)
+    assert len(per_system["max_rel_dE_dt"]) == 2
+    assert scores["max_rel_dE_dt"] < 1e-10 and scores["min_dS_dt"] > -1e-10, scores
+    assert scores["max_abs_dE_dt"] == max(per_system["max_abs_dE_dt"])
+    assert scores["eps_traj"] == pytest.approx(sum(per_system["eps_traj"]) / 2)
 
 
 def test_metalearner_errors(data):

@@ -40,12 +40,16 @@ METHODS = ("autodecode",) + baselines.BASELINES
 
 @dataclass
 class Adapted:
-    """The result of :meth:`MetaLearner.adapt` for K test systems: ``field(x)`` maps (K, N, n) -> (K, N, n)."""
+    """The result of :meth:`MetaLearner.adapt` for K test systems: ``field(x)`` maps (K, N, n) -> (K, N, n).
+
+    For GENERIC models, ``gradients(x)`` gives the learned (∇E, ∇S) of each system, each (K, N, n).
+    """
 
     field: Callable[[Tensor], Tensor]
     n_systems: int
     history: list[float] = field(default_factory=list)
     latents: Tensor | None = None
+    gradients: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None
 
     def system_field(self, k: int) -> Callable[[Tensor], Tensor]:
         """The field of test system k alone, for plots: x: (..., n) -> (..., n)."""
@@ -56,6 +60,26 @@ class Adapted:
             batch = x.reshape(1, -1, x.shape[-1]).expand(self.n_systems, -1, -1)
             return self.field(batch)[k].reshape(x.shape)
         return single
+
+
+#: How :meth:`MetaLearner.evaluate` reduces per-system scores over the test systems (default: the mean).
+REDUCERS = {"energy_drift": torch.amax, "max_abs_dE_dt": torch.amax, "max_rel_dE_dt": torch.amax,
+            "min_dS_dt": torch.amin}
+
+
+def aggregate_scores(per_system: dict[str, list[float]]) -> dict[str, float]:
+    """Reduce :meth:`MetaLearner.evaluate`'s per-system lists to one number each (:data:`REDUCERS`)."""
+    return {name: REDUCERS.get(name, torch.mean)(torch.tensor(values, dtype=torch.float64)).item()
+            for name, values in per_system.items()}
+
+
+def _one_model_per_system(models: list[nn.Module], n_systems: int) -> Adapted:
+    """An :class:`Adapted` whose system k is the unmodulated model ``models[k]``."""
+    def gradients(x: Tensor) -> tuple[Tensor, Tensor]:
+        pairs = [m.gradients(x[k]) for k, m in enumerate(models)]
+        return torch.stack([e for e, _ in pairs]), torch.stack([s for _, s in pairs])
+    return Adapted(field=lambda x: torch.stack([m(x[k]) for k, m in enumerate(models)]), n_systems=n_systems,
+                   gradients=gradients if isinstance(models[0], GenericNet) else None)
 
 
 class MetaLearner:
@@ -175,20 +199,19 @@ class MetaLearner:
             z0 = self.latents.mean().cpu().double() if config.init == "mean" else torch.zeros(self.latent_dim,
                                                                                        dtype=torch.float64)
             z, history = adapt(net64, support, z0, config)
-            return Adapted(field=lambda x: net64(x, z), n_systems=support.n_systems, history=history, latents=z)
+            gradients = (lambda x: net64.gradients(x, z)) if isinstance(net64, GenericNet) else None
+            return Adapted(field=lambda x: net64(x, z), n_systems=support.n_systems, history=history, latents=z,
+                           gradients=gradients)
         if self.method == "scratch":
             models = baselines.scratch(lambda: self._build(self.family, False).double(), support, steps)
-            return Adapted(field=lambda x: torch.stack([m(x[k]) for k, m in enumerate(models)]),
-                           n_systems=support.n_systems)
+            return _one_model_per_system(models, support.n_systems)
         names = baselines.head_names(net64) if self.method == "anil" else None
         params = dict(net64.named_parameters())
         adapted = [baselines.adapt_parameters(net64, {n: p.detach().requires_grad_(True) for n, p in
                                                       params.items()}, support.x[k], support.xdot[k], steps,
                                               lr or self.config.inner_lr, names)
                    for k in range(support.n_systems)]
-        copies = [baselines.adapted_copy(net64, p) for p in adapted]
-        return Adapted(field=lambda x: torch.stack([m(x[k]) for k, m in enumerate(copies)]),
-                       n_systems=support.n_systems)
+        return _one_model_per_system([baselines.adapted_copy(net64, p) for p in adapted], support.n_systems)
 
     def evaluate(self, test: Trajectories, adapted: Adapted, shots: int = 1, unit: str = "trajectories",
                  substeps: int = 10, per_system: bool = False) -> dict:
@@ -196,8 +219,10 @@ class MetaLearner:
 
         Returns a dict with ``eps_traj``, ``eps_field`` (and ``ssim`` for 2-D states), averaged over the test
         systems, plus structure checks: ``energy_drift`` (HNN: the largest relative change of the *true*
-        energy along the rollouts) or ``max_abs_dE_dt`` and ``min_dS_dt`` (GENERIC, of the learned model).
-        With ``per_system=True`` every entry is instead a list with one value per test system.
+        energy along the rollouts) or, for GENERIC models, the learned model's own laws along its rollouts:
+        ``max_abs_dE_dt`` = max |∇E·ẋ|, ``max_rel_dE_dt`` = max |∇E·ẋ| / (‖∇E‖ ‖ẋ‖) and ``min_dS_dt`` =
+        min ∇S·ẋ. With ``per_system=True`` every entry is instead a list with one value per test system
+        (:func:`aggregate_scores` reduces them).
         """
         if self.family is None:
             raise ValueError("call fit() before evaluate()")
@@ -216,14 +241,14 @@ class MetaLearner:
         energy = family.energy(X_pred, test.mu[:, None, None, :])
         drift = (energy - energy[..., :1]).abs() / energy[..., :1].abs().clamp(min=1e-12)
         scores["energy_drift"] = drift.reshape(K, -1).amax(-1)
-        if self.model_name == "generic" and adapted.latents is not None:
-            net = copy.deepcopy(self.net).cpu().double()
+        if adapted.gradients is not None:
             states = X_pred.reshape(K, -1, family.state_dim)
-            grad_e, grad_s = net.gradients(states, adapted.latents)
-            f = net(states, adapted.latents)
-            scores["max_abs_dE_dt"] = (grad_e * f).sum(-1).abs().amax(-1)
+            with torch.no_grad():
+                grad_e, grad_s = adapted.gradients(states)
+                f = adapted.field(states)
+            dE_dt = (grad_e * f).sum(-1).abs()
+            scores["max_abs_dE_dt"] = dE_dt.amax(-1)
+            scores["max_rel_dE_dt"] = (dE_dt / (grad_e.norm(dim=-1) * f.norm(dim=-1)).clamp(min=1e-300)).amax(-1)
             scores["min_dS_dt"] = (grad_s * f).sum(-1).amin(-1)
-        if per_system:
-            return {name: values.tolist() for name, values in scores.items()}
-        reduce = {"energy_drift": torch.amax, "max_abs_dE_dt": torch.amax, "min_dS_dt": torch.amin}
-        return {name: reduce.get(name, torch.mean)(values).item() for name, values in scores.items()}
+        per_system_scores = {name: values.tolist() for name, values in scores.items()}
+        return per_system_scores if per_system else aggregate_scores(per_system_scores)

@@ -28,7 +28,7 @@ import torch
 
 from ..config import SCALES, Scale
 from ..data import make_dataset
-from ..learner import MetaLearner
+from ..learner import MetaLearner, aggregate_scores
 from ..meta.baselines import BASELINES
 from ..nn.modulation import MODULATIONS
 from ..systems import BUILTIN_FAMILIES, HamiltonianFamily, get_family
@@ -180,7 +180,7 @@ def run_one(run: Run, progress: bool = False, command: list[str] | None = None, 
         adapted = learner.adapt(data.test.support(run.shots, run.unit), steps=scale.adapt_steps)
         adapt_s = time.perf_counter() - adapt_start
         per_system = learner.evaluate(data.test, adapted, run.shots, run.unit, per_system=True)
-        metrics = learner.evaluate(data.test, adapted, run.shots, run.unit)
+        metrics = aggregate_scores(per_system)
     except TrainingDiverged as error:
         record.update(status="failed", reason=str(error), wall_s=time.perf_counter() - start,
                       loss_curve=_downsample(history))

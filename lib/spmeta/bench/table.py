@@ -20,7 +20,7 @@ __all__ = ["load_results", "summarize", "markdown_table", "format_cell", "METRIC
 
 #: Metric keys and their column titles.
 METRICS = {"eps_traj": "ε_traj", "eps_field": "ε_field", "ssim": "SSIM", "energy_drift": "energy drift",
-           "max_abs_dE_dt": "max |dE/dt|", "min_dS_dt": "min dS/dt"}
+           "max_abs_dE_dt": "max |dE/dt|", "max_rel_dE_dt": "max |dE/dt| (relative)", "min_dS_dt": "min dS/dt"}
 
 
 def load_results(out: str | Path = "results", variant: str = "") -> list[dict]:
