@@ -19,13 +19,14 @@ def test_killed_grid_resumes_without_redoing_or_losing_runs(tmp_path, monkeypatc
     runs = [Run("mass_spring", m, s, scale="quick") for m in ("rank_one", "maml") for s in (0, 1, 2)]
     calls = []
 
-    def killed_after_three(run, **_):
-        if len(calls) == 3:
-            raise KeyboardInterrupt  # the process dies in the middle of the fourth run
-        calls.append(run)
-        return fake_record(run)
+    def killed_after_three(group, **_):
+        for run in group:
+            if len(calls) == 3:
+                raise KeyboardInterrupt  # the process dies in the middle of the fourth run
+            calls.append(run)
+            yield run, fake_record(run)
 
-    monkeypatch.setattr(grid, "run_one", killed_after_three)
+    monkeypatch.setattr(grid, "run_group", killed_after_three)
     with pytest.raises(KeyboardInterrupt):
         run_grid(runs, tmp_path, progress=False)
     finished = sorted(tmp_path.rglob("*.json"))
@@ -34,7 +35,7 @@ def test_killed_grid_resumes_without_redoing_or_losing_runs(tmp_path, monkeypatc
     before = {p: p.read_text() for p in finished}
 
     rerun = []
-    monkeypatch.setattr(grid, "run_one", lambda run, **_: rerun.append(run) or fake_record(run))
+    monkeypatch.setattr(grid, "run_group", lambda group, **_: ((r, rerun.append(r) or fake_record(r)) for r in group))
     written = run_grid(runs, tmp_path, progress=False)
     assert rerun == runs[3:]  # only the missing runs, in order
     assert sorted(written) == sorted(result_path(tmp_path, r) for r in runs[3:])
@@ -84,6 +85,21 @@ def test_variants_have_their_own_files():
     assert result_path("r", Run("duffing", "svd", 2)).as_posix() == "r/duffing/svd/seed2.json"
     shots = Run("duffing", "svd", 2, shots=5, unit="samples", ood=True, latent_dim=2)
     assert result_path("r", shots).as_posix() == "r/duffing/svd/shots5_ood_dz2/seed2.json"
+
+
+def test_shots_sweep_and_ood_share_one_meta_training(tmp_path, monkeypatch):
+    fits = []
+    original_fit = grid.MetaLearner.fit
+    monkeypatch.setattr(grid.MetaLearner, "fit", lambda self, *a, **k: fits.append(1) or original_fit(self, *a, **k))
+    main(["run", "--families", "pendulum", "--methods", "rank_one", "--seeds", "0", "--scale", "quick",
+          "--shots", "5", "30", "--box", "id", "ood", "--out", str(tmp_path)])
+    assert len(fits) == 1
+    records = {v: json.loads((tmp_path / "pendulum" / "rank_one" / v / "seed0.json").read_text())
+               for v in ("shots5", "shots30", "shots5_ood", "shots30_ood")}
+    assert all(r["status"] == "ok" and len(r["trained_for"]) == 4 for r in records.values())
+    assert records["shots5"]["test_mu"] == records["shots30"]["test_mu"] != records["shots5_ood"]["test_mu"]
+    assert records["shots5"]["metrics"] != records["shots30"]["metrics"]
+    assert len(table.load_results(tmp_path, "shots5_ood")) == 1
 
 
 @pytest.mark.parametrize("bad", [dict(family="spring"), dict(method="rank1"), dict(scale="huge")])

@@ -1,6 +1,7 @@
 """``python -m spmeta.bench``: run the benchmark grid, turn its results into tables, measure compute cost.
 
     python -m spmeta.bench run --families mass_spring --methods rank_one maml --seeds 0 --scale quick
+    python -m spmeta.bench run --families pendulum --methods svd --seeds 0 --shots 1traj 1 5 10 30 100 300 --box id ood
     python -m spmeta.bench table --out results
     python -m spmeta.bench perf            # writes results/perf.json (about 10 minutes on 2 cores)
 """
@@ -13,15 +14,24 @@ from .grid import FAMILIES, METHODS, Run, run_grid
 from .table import METRICS, load_results, markdown_table, summarize
 
 
+def _support(text: str) -> tuple[int, str]:
+    """'5' -> (5, 'samples'); '1traj' -> (1, 'trajectories')."""
+    count, unit = (text[:-4], "trajectories") if text.endswith("traj") else (text, "samples")
+    if not count.isdigit() or int(count) < 1:
+        raise argparse.ArgumentTypeError(f"a support size is N (samples) or Ntraj (trajectories); got {text!r}")
+    return int(count), unit
+
+
 def _run(args: argparse.Namespace) -> None:
     import torch
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    runs = [Run(family, method, seed, scale=args.scale, shots=args.shots or 1,
-                unit="samples" if args.shots else "trajectories", ood=args.ood, latent_dim=args.latent_dim,
-                noise=args.noise)
-            for family in args.families for method in args.methods for seed in args.seeds]
+    supports = args.shots
+    runs = [Run(family, method, seed, scale=args.scale, shots=shots, unit=unit, ood=box == "ood",
+                latent_dim=latent_dim, noise=args.noise)
+            for family in args.families for method in args.methods for seed in args.seeds
+            for latent_dim in args.latent_dim for box in args.box for shots, unit in supports]
     written = run_grid(runs, args.out, retry_failed=args.retry_failed, command=["python", "-m", "spmeta.bench"]
                        + sys.argv[1:], device=args.device)
     print(f"{len(written)} run(s) written, {len(runs) - len(written)} already finished")
@@ -56,10 +66,12 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     run.add_argument("--scale", default="paper", choices=("quick", "book", "paper"))
     run.add_argument("--out", default="results", help="results folder (default: results)")
-    run.add_argument("--shots", type=int, default=None,
-                     help="support size in (x, ẋ) samples (default: one trajectory)")
-    run.add_argument("--ood", action="store_true", help="test systems from the out-of-distribution box")
-    run.add_argument("--latent-dim", type=int, default=10)
+    run.add_argument("--shots", nargs="+", type=_support, default=[(1, "trajectories")], metavar="N",
+                     help="support sizes: N (x, ẋ) samples or Ntraj trajectories, e.g. 1traj 1 5 10 30 100 300 "
+                          "(default: 1traj, the main grid)")
+    run.add_argument("--box", nargs="+", default=["id"], choices=("id", "ood"),
+                     help="test systems from the parameter box (id) and/or the out-of-distribution box (ood)")
+    run.add_argument("--latent-dim", nargs="+", type=int, default=[10], metavar="DZ")
     run.add_argument("--noise", type=float, default=0.0, help="relative observation noise on the states")
     run.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     run.add_argument("--device", default="cpu", help="where meta-training runs, e.g. cuda (default: cpu)")

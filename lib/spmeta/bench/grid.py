@@ -23,6 +23,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
@@ -34,7 +35,8 @@ from ..nn.modulation import MODULATIONS
 from ..systems import BUILTIN_FAMILIES, HamiltonianFamily, get_family
 from ..training import TrainingDiverged
 
-__all__ = ["Run", "METHODS", "FAMILIES", "method_settings", "run_one", "run_grid", "result_path"]
+__all__ = ["Run", "METHODS", "FAMILIES", "method_settings", "training_key", "run_group", "run_one", "run_grid",
+           "result_path"]
 
 #: Method names of the grid: the modulations (auto-decoding) and the optimisation-based baselines.
 METHODS = ("shift", "film", "full_weight", "rank_one", "multi_rank", "svd") + BASELINES
@@ -166,37 +168,65 @@ def _write_atomic(path: Path, record: dict) -> None:
         raise
 
 
-def run_one(run: Run, progress: bool = False, command: list[str] | None = None, device: str = "cpu") -> dict:
-    """Train, adapt and evaluate one grid cell; returns its record (``status`` ``"ok"`` or ``"failed"``).
+def training_key(run: Run) -> tuple:
+    """Runs with the same key share one meta-training: they differ only in their test support or test box."""
+    return run.family, run.method, run.seed, run.scale, run.latent_dim, run.noise
 
-    ``device`` is where meta-training runs (adaptation and evaluation run in float64 on the CPU)."""
-    scale: Scale = SCALES[run.scale]
-    family = get_family(run.family)
-    settings = method_settings(run.method, run.family)
-    learner = MetaLearner(**settings, latent_dim=run.latent_dim, seed=run.seed, device=device)
-    record = {"run": dataclasses.asdict(run), "settings": settings, "scale": dataclasses.asdict(scale),
+
+def run_group(runs: list[Run], progress: bool = False, command: list[str] | None = None,
+              device: str = "cpu") -> Iterator[tuple[Run, dict]]:
+    """Meta-train once for runs that share a :func:`training_key`, then adapt and evaluate each; yields
+    ``(run, record)`` as each finishes (``status`` ``"ok"`` or ``"failed"``).
+
+    The training data never depend on the test box (``make_dataset`` draws them identically), so a shots sweep
+    and the OOD evaluation reuse the main cell's meta-training. ``device`` is where meta-training runs
+    (adaptation and evaluation run in float64 on the CPU)."""
+    if len({training_key(r) for r in runs}) != 1:
+        raise ValueError("run_group needs runs that share one training key (family, method, seed, scale, "
+                         "latent_dim, noise)")
+    first = runs[0]
+    scale: Scale = SCALES[first.scale]
+    family = get_family(first.family)
+    settings = method_settings(first.method, first.family)
+    learner = MetaLearner(**settings, latent_dim=first.latent_dim, seed=first.seed, device=device)
+    common = {"settings": settings, "scale": dataclasses.asdict(scale),
               "config": dataclasses.asdict(learner.config), "network": learner.net_kwargs,
               "command": command if command is not None else sys.argv, "commit": _git_commit(),
-              "versions": _versions(), "threads": torch.get_num_threads(), "device": _device_name(device)}
+              "versions": _versions(), "threads": torch.get_num_threads(), "device": _device_name(device),
+              "trained_for": [r.variant or "main" for r in runs]}
+    datasets = {ood: make_dataset(family, n_train=scale.n_train, n_test=scale.n_test, n_traj=scale.n_traj,
+                                  seed=first.seed, ood=ood, noise=first.noise)
+                for ood in sorted({False} | {r.ood for r in runs})}
     start = time.perf_counter()
-    data = make_dataset(family, n_train=scale.n_train, n_test=scale.n_test, n_traj=scale.n_traj,
-                        seed=run.seed, ood=run.ood, noise=run.noise)
     history: list[float] = []
     try:
-        history = learner.fit(data.train, epochs=scale.epochs, progress=progress)
-        train_s = time.perf_counter() - start
-        adapt_start = time.perf_counter()
-        adapted = learner.adapt(data.test.support(run.shots, run.unit), steps=scale.adapt_steps)
-        adapt_s = time.perf_counter() - adapt_start
-        per_system = learner.evaluate(data.test, adapted, run.shots, run.unit, per_system=True)
-        metrics = aggregate_scores(per_system)
+        history = learner.fit(datasets[False].train, epochs=scale.epochs, progress=progress)
     except TrainingDiverged as error:
-        record.update(status="failed", reason=str(error), wall_s=time.perf_counter() - start,
-                      loss_curve=_downsample(history))
-        return record
-    record.update(status="ok", metrics=metrics, per_system=per_system,
-                  test_mu=data.test.mu.tolist(), wall_s=time.perf_counter() - start, train_s=train_s,
-                  adapt_s=adapt_s, loss_curve=_downsample(history))
+        for run in runs:
+            yield run, {"run": dataclasses.asdict(run), **common, "status": "failed", "reason": str(error),
+                        "wall_s": time.perf_counter() - start, "loss_curve": _downsample(history)}
+        return
+    train_s = time.perf_counter() - start
+    for run in runs:
+        test = datasets[run.ood].test
+        adapt_start = time.perf_counter()
+        try:
+            adapted = learner.adapt(test.support(run.shots, run.unit), steps=scale.adapt_steps)
+            adapt_s = time.perf_counter() - adapt_start
+            per_system = learner.evaluate(test, adapted, run.shots, run.unit, per_system=True)
+        except TrainingDiverged as error:
+            yield run, {"run": dataclasses.asdict(run), **common, "status": "failed", "reason": str(error),
+                        "wall_s": train_s + time.perf_counter() - adapt_start, "loss_curve": _downsample(history)}
+            continue
+        yield run, {"run": dataclasses.asdict(run), **common, "status": "ok",
+                    "metrics": aggregate_scores(per_system), "per_system": per_system,
+                    "test_mu": test.mu.tolist(), "wall_s": train_s + time.perf_counter() - adapt_start,
+                    "train_s": train_s, "adapt_s": adapt_s, "loss_curve": _downsample(history)}
+
+
+def run_one(run: Run, progress: bool = False, command: list[str] | None = None, device: str = "cpu") -> dict:
+    """Train, adapt and evaluate one grid cell; returns its record (:func:`run_group` of one run)."""
+    ((_, record),) = run_group([run], progress=progress, command=command, device=device)
     return record
 
 
@@ -215,17 +245,24 @@ def run_grid(runs: list[Run], out: str | Path = "results", progress: bool = True
             if not retry_failed or json.loads(path.read_text()).get("status") == "ok":
                 continue
         todo.append(run)
+    groups: dict[tuple, list[Run]] = {}
+    for run in todo:
+        groups.setdefault(training_key(run), []).append(run)
     written = []
-    bar = tqdm(todo, desc="grid", disable=not progress, unit="run")
-    for run in bar:
-        bar.set_postfix_str(f"{run.family}/{run.method}/seed{run.seed} {run.variant}".strip())
-        record = run_one(run, command=command, device=device, progress=progress)
-        path = result_path(out, run)
-        _write_atomic(path, record)
-        written.append(path)
-        if record["status"] == "ok":
-            bar.write(f"{path}: eps_traj {record['metrics']['eps_traj']:.4f}, "
-                      f"eps_field {record['metrics']['eps_field']:.4f} ({record.get('wall_s', 0):.0f} s)")
-        else:
-            bar.write(f"{path}: FAILED: {record['reason']}")
+    bar = tqdm(total=len(todo), desc="grid", disable=not progress, unit="run")
+    for group in groups.values():
+        first = group[0]
+        bar.set_postfix_str(f"{first.family}/{first.method}/seed{first.seed}"
+                            + (f" ({len(group)} variants)" if len(group) > 1 else f" {first.variant}").rstrip())
+        for run, record in run_group(group, command=command, device=device, progress=progress):
+            path = result_path(out, run)
+            _write_atomic(path, record)
+            written.append(path)
+            bar.update()
+            if record["status"] == "ok":
+                bar.write(f"{path}: eps_traj {record['metrics']['eps_traj']:.4f}, "
+                          f"eps_field {record['metrics']['eps_field']:.4f} ({record.get('wall_s', 0):.0f} s)")
+            else:
+                bar.write(f"{path}: FAILED: {record['reason']}")
+    bar.close()
     return written
