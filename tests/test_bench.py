@@ -81,6 +81,16 @@ def test_table_mean_std_over_seeds_and_best_in_bold(tmp_path):
     assert "| rank_one | **2.00e-01 ± 1.0e-01** |" in text and "| maml | 7.00e-01 ± 1.0e-01 |" in text
 
 
+def test_structure_checks_report_the_worst_seed(tmp_path):
+    for seed, (rel, ds) in enumerate([(1e-16, 2e-3), (3e-15, -1e-9)]):
+        run = Run("damped_oscillator", "svd", seed)
+        grid._write_atomic(result_path(tmp_path, run), {"run": {"family": run.family, "method": run.method,
+                           "seed": seed}, "status": "ok", "metrics": {"max_rel_dE_dt": rel, "min_dS_dt": ds}})
+    entry = table.summarize(table.load_results(tmp_path))["damped_oscillator", "svd"]
+    assert entry["metrics"]["max_rel_dE_dt"] == (3e-15, None) and entry["metrics"]["min_dS_dt"] == (-1e-9, None)
+    assert table.format_cell(entry, "min_dS_dt") == "-1.00e-09"
+
+
 def test_variants_have_their_own_files():
     assert result_path("r", Run("duffing", "svd", 2)).as_posix() == "r/duffing/svd/seed2.json"
     shots = Run("duffing", "svd", 2, shots=5, unit="samples", ood=True, latent_dim=2)

@@ -10,10 +10,14 @@ from .grid import METHODS
 from .paper import reported
 from .table import METRICS, format_cell
 
-__all__ = ["family_table"]
+__all__ = ["family_table", "HAMILTONIAN_METRICS", "GENERIC_METRICS"]
+
+HAMILTONIAN_METRICS = ("eps_traj", "eps_field", "ssim")
+#: GENERIC families have no 2-D field image (no SSIM); their tables show the learned models' laws instead.
+GENERIC_METRICS = ("eps_traj", "eps_field", "max_rel_dE_dt", "min_dS_dt")
 
 
-def family_table(summary: dict, family: str, metrics: tuple[str, ...] = ("eps_traj", "eps_field", "ssim"),
+def family_table(summary: dict, family: str, metrics: tuple[str, ...] = HAMILTONIAN_METRICS,
                  with_paper: bool = True) -> str:
     """A markdown table, methods × metrics, for one family: ours as mean ± std over seeds (failures shown as
     failures); with ``with_paper``, a column of the paper's reported values, labelled by version."""

@@ -16,11 +16,13 @@ from pathlib import Path
 
 from .grid import FAMILIES, METHODS
 
-__all__ = ["load_results", "summarize", "markdown_table", "format_cell", "METRICS"]
+__all__ = ["load_results", "summarize", "markdown_table", "format_cell", "METRICS", "WORST"]
 
 #: Metric keys and their column titles.
 METRICS = {"eps_traj": "ε_traj", "eps_field": "ε_field", "ssim": "SSIM", "energy_drift": "energy drift",
            "max_abs_dE_dt": "max |dE/dt|", "max_rel_dE_dt": "max |dE/dt| (relative)", "min_dS_dt": "min dS/dt"}
+#: Structure checks are reported as the worst value over seeds, not as a mean.
+WORST = {"energy_drift": max, "max_abs_dE_dt": max, "max_rel_dE_dt": max, "min_dS_dt": min}
 
 
 def load_results(out: str | Path = "results", variant: str = "") -> list[dict]:
@@ -40,7 +42,7 @@ def load_results(out: str | Path = "results", variant: str = "") -> list[dict]:
 
 def summarize(records: list[dict]) -> dict[tuple[str, str], dict]:
     """Per (family, method): ``n``, ``failed`` (count and reasons) and, per metric, mean and std over the
-    seeds that finished (sample std; 0 for a single seed)."""
+    seeds that finished (sample std; 0 for a single seed); structure checks (:data:`WORST`) as (worst, None)."""
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for record in records:
         groups[record["run"]["family"], record["run"]["method"]].append(record)
@@ -51,7 +53,9 @@ def summarize(records: list[dict]) -> dict[tuple[str, str], dict]:
                  "failed": [r["reason"] for r in group if r["status"] != "ok"], "metrics": {}}
         for metric in METRICS:
             values = [r["metrics"][metric] for r in ok if metric in r["metrics"]]
-            if values:
+            if values and metric in WORST:
+                entry["metrics"][metric] = (WORST[metric](values), None)
+            elif values:
                 mean = sum(values) / len(values)
                 std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
                 entry["metrics"][metric] = (mean, std)
@@ -66,7 +70,7 @@ def format_cell(entry: dict | None, metric: str) -> str:
     if metric not in entry["metrics"]:
         return f"failed ({len(entry['failed'])}/{entry['n']})" if entry["failed"] else "—"
     mean, std = entry["metrics"][metric]
-    cell = f"{mean:.2e} ± {std:.1e}" if entry["n"] > 1 else f"{mean:.2e}"
+    cell = f"{mean:.2e} ± {std:.1e}" if entry["n"] > 1 and std is not None else f"{mean:.2e}"
     if entry["failed"]:
         cell += f" ({len(entry['failed'])}/{entry['n']} failed)"
     return cell
