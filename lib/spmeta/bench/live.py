@@ -42,16 +42,18 @@ class LiveRun:
         return self.data.family
 
 
-def live_run(family: str, modulation: str = "svd", seed: int = 0, progress: bool = True) -> LiveRun:
-    """Meta-train ``modulation`` on the family's training systems at the current scale, adapt it and Scratch
-    to the test systems from one support trajectory, and score both (``MetaLearner.evaluate``)."""
+def live_run(family: str, modulation: str = "svd", seed: int = 0, epochs: int | None = None,
+             progress: bool = True) -> LiveRun:
+    """Meta-train ``modulation`` on the family's training systems at the current scale (for ``epochs``, default
+    the scale's), adapt it and Scratch to the test systems from one support trajectory, and score both
+    (``MetaLearner.evaluate``)."""
     scale = get_scale()
     data = make_dataset(get_family(family), n_train=scale.n_train, n_test=scale.n_test, n_traj=scale.n_traj,
                         seed=seed)
     support = data.test.support(shots=1)
     learners = {modulation: MetaLearner(**method_settings(modulation, family), seed=seed),
                 "scratch": MetaLearner(**method_settings("scratch", family), seed=seed)}
-    history = learners[modulation].fit(data.train, epochs=scale.epochs, progress=progress)
+    history = learners[modulation].fit(data.train, epochs=epochs or scale.epochs, progress=progress)
     learners["scratch"].fit(data.train)
     adapted = {name: learner.adapt(support, steps=scale.adapt_steps) for name, learner in learners.items()}
     scores = {name: learners[name].evaluate(data.test, a) for name, a in adapted.items()}
