@@ -81,6 +81,14 @@ def test_table_mean_std_over_seeds_and_best_in_bold(tmp_path):
     assert "| rank_one | **2.00e-01 ± 1.0e-01** |" in text and "| maml | 7.00e-01 ± 1.0e-01 |" in text
 
 
+def test_infeasible_supports_are_skipped_not_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(grid, "run_group", lambda group, **_: pytest.fail("nothing should run"))
+    run = Run("mass_spring", "rank_one", 0, shots=300, unit="samples")  # 10 trajectories × 30 samples
+    assert "no query" in grid.infeasible(run)
+    assert grid.infeasible(Run("pendulum", "rank_one", 0, shots=300, unit="samples")) is None  # 45 samples each
+    assert run_grid([run], tmp_path, progress=False) == [] and not list(tmp_path.rglob("*.json"))
+
+
 def test_structure_checks_report_the_worst_seed(tmp_path):
     for seed, (rel, ds) in enumerate([(1e-16, 2e-3), (3e-15, -1e-9)]):
         run = Run("damped_oscillator", "svd", seed)

@@ -35,8 +35,8 @@ from ..nn.modulation import MODULATIONS
 from ..systems import BUILTIN_FAMILIES, HamiltonianFamily, get_family
 from ..training import TrainingDiverged
 
-__all__ = ["Run", "METHODS", "FAMILIES", "method_settings", "training_key", "run_group", "run_one", "run_grid",
-           "result_path"]
+__all__ = ["Run", "METHODS", "FAMILIES", "method_settings", "infeasible", "training_key", "run_group", "run_one",
+           "run_grid", "result_path"]
 
 #: Method names of the grid: the modulations (auto-decoding) and the optimisation-based baselines.
 METHODS = ("shift", "film", "full_weight", "rank_one", "multi_rank", "svd") + BASELINES
@@ -168,6 +168,17 @@ def _write_atomic(path: Path, record: dict) -> None:
         raise
 
 
+def infeasible(run: Run) -> str | None:
+    """Why ``run`` cannot be scored, or None: a support that uses every trajectory leaves no query (e.g. 300
+    samples of mass-spring, whose 10 trajectories have 30 samples each)."""
+    family, scale = get_family(run.family), SCALES[run.scale]
+    per_traj = 1 if run.unit == "trajectories" else family.n_steps
+    if -(-run.shots // per_traj) >= scale.n_traj:
+        return (f"{run.shots} {run.unit} of support leave no query trajectory ({scale.n_traj} trajectories of "
+                f"{family.n_steps} samples per system)")
+    return None
+
+
 def training_key(run: Run) -> tuple:
     """Runs with the same key share one meta-training: they differ only in their test support or test box."""
     return run.family, run.method, run.seed, run.scale, run.latent_dim, run.noise
@@ -240,6 +251,10 @@ def run_grid(runs: list[Run], out: str | Path = "results", progress: bool = True
 
     todo = []
     for run in runs:
+        reason = infeasible(run)
+        if reason:
+            print(f"skipped {run.family}/{run.method}/{run.variant}: {reason}", file=sys.stderr)
+            continue
         path = result_path(out, run)
         if path.exists():
             if not retry_failed or json.loads(path.read_text()).get("status") == "ok":

@@ -6,11 +6,15 @@ See chapters 08–13.
 """
 from __future__ import annotations
 
-from .grid import METHODS
+from ..nn.modulation import MODULATIONS as _MODULATIONS
+from .grid import FAMILIES, METHODS
 from .paper import reported
 from .table import METRICS, format_cell
 
-__all__ = ["family_table", "HAMILTONIAN_METRICS", "GENERIC_METRICS"]
+__all__ = ["family_table", "HAMILTONIAN_METRICS", "GENERIC_METRICS", "BASELINE_METHODS", "paper_best", "ordering",
+           "targets_table", "ordering_table"]
+
+MODULATIONS = tuple(m for m in METHODS if m in _MODULATIONS)
 
 HAMILTONIAN_METRICS = ("eps_traj", "eps_field", "ssim")
 #: GENERIC families have no 2-D field image (no SSIM); their tables show the learned models' laws instead.
@@ -31,4 +35,73 @@ def family_table(summary: dict, family: str, metrics: tuple[str, ...] = HAMILTON
                      reported(family, method, m)]
             cells.append("; ".join(known) or "—")
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+BASELINE_METHODS = ("scratch", "maml", "anil", "reptile")
+
+
+def _means(summary: dict, family: str, metric: str, methods) -> dict[str, float]:
+    return {m: summary[family, m]["metrics"][metric][0] for m in methods
+            if (family, m) in summary and metric in summary[family, m]["metrics"]}
+
+
+def paper_best(family: str, metric: str) -> tuple[float, str, str] | None:
+    """The paper's best reported modulation value for a family and metric: (value, method, version)."""
+    known = [(value, method, version) for method in MODULATIONS
+             for version, value in reported(family, method, metric)]
+    return min(known) if known else None
+
+
+def ordering(summary: dict, family: str) -> dict | None:
+    """The paper's ordering on ε_traj for one family: the worst modulation against the best of Scratch, MAML,
+    ANIL and Reptile (a failed baseline counts as beaten). None until both sides have results."""
+    mods = _means(summary, family, "eps_traj", MODULATIONS)
+    bases = _means(summary, family, "eps_traj", BASELINE_METHODS)
+    failed = [m for m in BASELINE_METHODS if (family, m) in summary and m not in bases]
+    if not mods or not (bases or failed):
+        return None
+    worst = max(mods, key=mods.get)
+    best = min(bases, key=bases.get) if bases else None
+    return {"worst_modulation": worst, "worst_value": mods[worst], "best_baseline": best,
+            "best_value": bases.get(best, float("inf")), "failed_baselines": failed,
+            "holds": mods[worst] < bases.get(best, float("inf")),
+            "complete": len(mods) == len(MODULATIONS) and len(bases) + len(failed) == len(BASELINE_METHODS)}
+
+
+def targets_table(summary: dict, families=FAMILIES, metrics=("eps_traj", "eps_field")) -> str:
+    """Markdown: per family and metric, the paper's best modulation value beside our best modulation (mean over
+    seeds), and whether ours is at or below it."""
+    lines = ["| family | metric | paper's best | ours, best modulation | at or below the paper's? |",
+             "|---|---|---|---|---|"]
+    for family in families:
+        for metric in metrics:
+            paper = paper_best(family, metric)
+            ours = _means(summary, family, metric, MODULATIONS)
+            if paper is None and not ours:
+                continue
+            paper_cell = f"{paper[0]:.3g} ({paper[1]}, {paper[2]})" if paper else "not reported"
+            best = min(ours, key=ours.get) if ours else None
+            ours_cell = (f"{ours[best]:.3g} ({best}, {len(summary[family, best]['seeds'])} seed(s))"
+                         if best else "no results yet")
+            verdict = "—" if not (paper and best) else ("yes" if ours[best] <= paper[0] else
+                                                        f"no ({ours[best] / paper[0]:.1f}× the paper's)")
+            lines.append(f"| {family} | {METRICS[metric]} | {paper_cell} | {ours_cell} | {verdict} |")
+    return "\n".join(lines)
+
+
+def ordering_table(summary: dict, families=FAMILIES) -> str:
+    """Markdown: per family, the worst modulation's ε_traj against the best baseline's, and the verdict."""
+    lines = ["| family | worst modulation | best baseline | ordering | methods with results |", "|---|---|---|---|---|"]
+    for family in families:
+        o = ordering(summary, family)
+        if o is None:
+            lines.append(f"| {family} | — | — | not enough results | — |")
+            continue
+        base = f"{o['best_baseline']} {o['best_value']:.3g}" if o["best_baseline"] else "all failed"
+        if o["failed_baselines"]:
+            base += f" ({', '.join(o['failed_baselines'])} failed)"
+        n = sum((family, m) in summary for m in MODULATIONS + BASELINE_METHODS)
+        lines.append(f"| {family} | {o['worst_modulation']} {o['worst_value']:.3g} | {base} | "
+                     f"{'holds' if o['holds'] else 'fails'} | {n} of 10{'' if o['complete'] else ' (incomplete)'} |")
     return "\n".join(lines)
