@@ -81,6 +81,20 @@ def test_table_mean_std_over_seeds_and_best_in_bold(tmp_path):
     assert "| rank_one | **2.00e-01 ± 1.0e-01** |" in text and "| maml | 7.00e-01 ± 1.0e-01 |" in text
 
 
+def test_ood_table_and_latent_figure_read_their_variants(tmp_path):
+    from spmeta.bench.ablation import latent_figure, ood_table
+
+    for run, value in [(Run("pendulum", "svd", 0), 0.1), (Run("pendulum", "svd", 0, ood=True), 0.3),
+                       (Run("pendulum", "svd", 0, latent_dim=2), 0.2)]:
+        record = fake_record(run)
+        record["metrics"] = {"eps_traj": value, "eps_field": value}
+        grid._write_atomic(result_path(tmp_path, run), record)
+    assert "| pendulum | svd | 1.00e-01 | 3.00e-01 | 3.0× |" in ood_table(tmp_path, ["pendulum"])
+    fig = latent_figure(tmp_path, "pendulum", metrics=("eps_traj",))
+    (line,) = fig.axes[0].lines[:1]
+    assert list(line.get_xdata()) == [2, 10] and list(line.get_ydata()) == [0.2, 0.1]
+
+
 def test_infeasible_supports_are_skipped_not_run(tmp_path, monkeypatch):
     monkeypatch.setattr(grid, "run_group", lambda group, **_: pytest.fail("nothing should run"))
     run = Run("mass_spring", "rank_one", 0, shots=300, unit="samples")  # 10 trajectories × 30 samples
@@ -118,6 +132,8 @@ def test_shots_sweep_and_ood_share_one_meta_training(tmp_path, monkeypatch):
     assert records["shots5"]["test_mu"] == records["shots30"]["test_mu"] != records["shots5_ood"]["test_mu"]
     assert records["shots5"]["metrics"] != records["shots30"]["metrics"]
     assert len(table.load_results(tmp_path, "shots5_ood")) == 1
+    main(["table", "--out", str(tmp_path), "--variant", "shots5", "--plots", str(tmp_path / "plots")])
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["shots_pendulum.png", "shots_pendulum_ood.png"]
 
 
 @pytest.mark.parametrize("bad", [dict(family="spring"), dict(method="rank1"), dict(scale="huge")])
@@ -183,3 +199,23 @@ def test_family_table_puts_the_papers_values_beside_ours(tmp_path):
     text = family_table(table.summarize(table.load_results(tmp_path)), "mass_spring", metrics=("eps_traj",))
     assert "| rank_one | 1.50e-01 ± 7.1e-02 | ε_traj 0.049 (v1) |" in text
     assert "| maml | 6.50e-01 ± 7.1e-02 | — |" in text
+
+
+def test_ordering_and_targets_from_the_summary(tmp_path):
+    from spmeta.bench.report import ordering, ordering_table, targets_table
+
+    values = {"svd": 0.01, "rank_one": 0.03, "maml": 0.02, "scratch": 0.5}
+    for method, value in values.items():
+        record = fake_record(Run("pendulum", method, 0))
+        record["metrics"] = {"eps_traj": value, "eps_field": 10 * value}
+        grid._write_atomic(result_path(tmp_path, Run("pendulum", method, 0)), record)
+    failed = {"run": {"family": "pendulum", "method": "anil", "seed": 0}, "status": "failed", "reason": "nan"}
+    grid._write_atomic(result_path(tmp_path, Run("pendulum", "anil", 0)), failed)
+    summary = table.summarize(table.load_results(tmp_path))
+    o = ordering(summary, "pendulum")  # rank_one (0.03) loses to maml (0.02); anil's failure counts as beaten
+    assert (o["worst_modulation"], o["best_baseline"], o["holds"], o["complete"]) == ("rank_one", "maml", False, False)
+    assert o["failed_baselines"] == ["anil"]
+    assert "| pendulum | rank_one 0.03 | maml 0.02 (anil failed) | fails | 5 of 10 (incomplete) |" in ordering_table(summary)
+    targets = targets_table(summary)  # the paper's best on pendulum: svd, 0.0533 (ε_traj), 0.0462 (ε_field)
+    assert "| pendulum | ε_traj | 0.0533 (svd, icml) | 0.01 (svd, 1 seed(s)) | yes |" in targets
+    assert "| pendulum | ε_field | 0.0462 (svd, icml) | 0.1 (svd, 1 seed(s)) | no (2.2× the paper's) |" in targets

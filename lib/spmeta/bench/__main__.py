@@ -44,6 +44,33 @@ def _table(args: argparse.Namespace) -> None:
     for metric in args.metrics:
         print(f"\n### {METRICS[metric]}" + (f" ({args.variant})" if args.variant else "") + "\n")
         print(markdown_table(summary, metric))
+    if args.plots:
+        _plots(args.out, args.plots)
+
+
+def _plots(out: str, folder: str) -> None:
+    """The standard plots of the ablations, as PNG files in ``folder``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from pathlib import Path
+
+    from .ablation import LATENT_DIMS, SHOTS, latent_figure, shots_figure
+
+    def has(family: str, variants: list[str]) -> bool:
+        return any(r["run"]["family"] == family for v in variants for r in load_results(out, v))
+
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    figures = {}
+    for family in FAMILIES:
+        for box, suffix in (("id", ""), ("ood", "_ood")):
+            if has(family, [f"shots{n}{suffix}" for n in SHOTS]):
+                figures[f"shots_{family}{suffix}.png"] = shots_figure(out, family, box=box)
+        if has(family, [f"dz{d}" for d in LATENT_DIMS if d != 10]):
+            figures[f"latent_dim_{family}.png"] = latent_figure(out, family)
+    for name, fig in figures.items():
+        fig.savefig(Path(folder) / name)
+        print(f"wrote {Path(folder) / name}")
 
 
 def _perf(args: argparse.Namespace) -> None:
@@ -82,6 +109,8 @@ def main(argv: list[str] | None = None) -> None:
     table.add_argument("--out", default="results")
     table.add_argument("--variant", default="", help="e.g. shots5, ood, dz2 (default: the main grid)")
     table.add_argument("--metrics", nargs="+", default=["eps_traj", "eps_field", "ssim"], choices=list(METRICS))
+    table.add_argument("--plots", default=None, metavar="DIR",
+                       help="also write the ablation plots (error against shots, latent dimension) as PNG files")
     table.set_defaults(func=_table)
 
     perf = commands.add_parser("perf", help="time every method's meta-training epoch, FLOPs, memory, scaling")
