@@ -2,7 +2,7 @@ import pytest
 import torch
 
 import spmeta
-from spmeta.metrics import eps_field, eps_traj, field_points
+from spmeta.metrics import energy_drift, eps_field, eps_traj, field_points, generic_rates
 
 
 def test_field_grid_follows_the_protocol():
@@ -30,3 +30,20 @@ def test_errors_are_relative_frobenius_norms():
     X = torch.randn(3, 5, 10, 2, dtype=torch.float64)
     assert eps_traj(X, X) == 0.0
     assert eps_traj(0.5 * X, X) == pytest.approx(0.5)
+
+
+def test_generic_rates_vanish_for_the_true_dynamics_and_flag_a_wrong_field():
+    family = spmeta.get_family("damped_oscillator")
+    mu = torch.tensor([1.2, 0.3], dtype=torch.float64)
+    x = torch.randn(50, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    grad_e, grad_s = family.gradients(x, mu)
+    dE, relative, dS = generic_rates(grad_e, grad_s, family.vector_field(x, mu))
+    assert relative.max() < 1e-14 and dE.max() < 1e-14 and dS.min() >= 0
+    assert torch.allclose(dS, mu[1] * x[:, 1] ** 2)  # Ṡ = γ p²
+    _, relative, _ = generic_rates(grad_e, grad_s, grad_e)  # gradient ascent on E is as far from GENERIC as it gets
+    assert torch.allclose(relative, torch.ones(50, dtype=torch.float64))
+
+
+def test_energy_drift_is_relative_to_the_start():
+    E = torch.tensor([[2.0, 2.0, 3.0, 1.0]], dtype=torch.float64)
+    assert energy_drift(E).tolist() == [[0.0, 0.0, 0.5, 0.5]]

@@ -24,7 +24,7 @@ from . import integrators
 from .data import Samples, Trajectories
 from .meta import baselines
 from .meta.autodecode import AutoDecodeConfig, LatentTable, adapt, meta_train
-from .metrics import eps_field_per_system, field_points, relative_error, ssim_field
+from .metrics import energy_drift, eps_field_per_system, field_points, generic_rates, relative_error, ssim_field
 from .models import HNN, GenericNet
 from .nn.mlp import DEFAULT_ACTIVATION, GENERIC_ACTIVATION
 from .nn.modulation import MODULATIONS
@@ -239,16 +239,14 @@ class MetaLearner:
         if family.state_dim == 2:
             scores["ssim"] = ssim_field(adapted.field, true_field, points, K)
         energy = family.energy(X_pred, test.mu[:, None, None, :])
-        drift = (energy - energy[..., :1]).abs() / energy[..., :1].abs().clamp(min=1e-12)
-        scores["energy_drift"] = drift.reshape(K, -1).amax(-1)
+        scores["energy_drift"] = energy_drift(energy).reshape(K, -1).amax(-1)
         if adapted.gradients is not None:
             states = X_pred.reshape(K, -1, family.state_dim)
             with torch.no_grad():
                 grad_e, grad_s = adapted.gradients(states)
                 f = adapted.field(states)
-            dE_dt = (grad_e * f).sum(-1).abs()
-            scores["max_abs_dE_dt"] = dE_dt.amax(-1)
-            scores["max_rel_dE_dt"] = (dE_dt / (grad_e.norm(dim=-1) * f.norm(dim=-1)).clamp(min=1e-300)).amax(-1)
-            scores["min_dS_dt"] = (grad_s * f).sum(-1).amin(-1)
+            dE_dt, relative, dS_dt = generic_rates(grad_e, grad_s, f)
+            scores["max_abs_dE_dt"], scores["max_rel_dE_dt"] = dE_dt.amax(-1), relative.amax(-1)
+            scores["min_dS_dt"] = dS_dt.amin(-1)
         per_system_scores = {name: values.tolist() for name, values in scores.items()}
         return per_system_scores if per_system else aggregate_scores(per_system_scores)

@@ -1,9 +1,11 @@
-"""Error metrics of the benchmark protocol: ε_traj and ε_field.
+"""Metrics of the benchmark protocol: ε_traj, ε_field, SSIM and the structure checks.
 
 - ε_traj: roll each trajectory out from its true initial state and average ‖X̂ − X‖_F / ‖X‖_F.
 - ε_field: ‖F̂ − F‖_F / ‖F‖_F over field points: for 2-D states a uniform n × n grid over
   [−R_q, R_q] × [−R_p, R_p] with R = 1.2 × the largest |coordinate| of the training states; for higher
   dimensions, uniform points in the training states' bounding box (no enlargement).
+- SSIM between the predicted and true |F| images on the 2-D grid (scikit-image).
+- Structure: the relative drift of an energy along trajectories; the rates dE/dt and dS/dt of a GENERIC model.
 
 See chapter 02 (book/02_hamiltonian_neural_networks.md).
 """
@@ -13,7 +15,8 @@ import torch
 
 Tensor = torch.Tensor
 
-__all__ = ["relative_error", "eps_traj", "field_points", "eps_field", "eps_field_per_system", "ssim_field"]
+__all__ = ["relative_error", "eps_traj", "field_points", "eps_field", "eps_field_per_system", "ssim_field",
+           "energy_drift", "generic_rates"]
 
 
 def relative_error(pred: Tensor, true: Tensor, dims: tuple[int, ...]) -> Tensor:
@@ -77,3 +80,16 @@ def ssim_field(field_pred, field_true, grid: Tensor, n_systems: int) -> Tensor:
         pred = field_pred(pts).norm(dim=-1).reshape(-1, n, n).numpy()
         true = field_true(pts).norm(dim=-1).reshape(-1, n, n).numpy()
     return torch.tensor([structural_similarity(p, t, data_range=float(t.max() - t.min())) for p, t in zip(pred, true)])
+
+
+def energy_drift(energy: Tensor) -> Tensor:
+    """|E(t) − E(0)| / |E(0)| along trajectories (|E(0)| floored at 1e-12). energy: (..., T) -> (..., T)."""
+    return (energy - energy[..., :1]).abs() / energy[..., :1].abs().clamp(min=1e-12)
+
+
+def generic_rates(grad_e: Tensor, grad_s: Tensor, f: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """A GENERIC model's laws at states where its field is f = ẋ: |dE/dt| = |∇E·ẋ|, the same relative to
+    ‖∇E‖ ‖ẋ‖ (0 for exact conservation, 1 at worst), and dS/dt = ∇S·ẋ (≥ 0). Each input (..., n) -> (...)."""
+    dE_dt = (grad_e * f).sum(-1).abs()
+    relative = dE_dt / (grad_e.norm(dim=-1) * f.norm(dim=-1)).clamp(min=1e-300)
+    return dE_dt, relative, (grad_s * f).sum(-1)

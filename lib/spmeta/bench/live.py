@@ -19,6 +19,7 @@ from .. import integrators, plotting
 from ..config import get_scale
 from ..data import Dataset, make_dataset
 from ..learner import Adapted, MetaLearner
+from ..metrics import energy_drift, generic_rates
 from ..systems import HamiltonianFamily, get_family
 from .grid import method_settings
 
@@ -162,8 +163,7 @@ def plot_energy_drift(run: LiveRun, factor: int = 10):
     fig, ax = plt.subplots(figsize=(5, 3.2))
     drift = {}
     for name, X in rollouts.items():
-        H = run.family.energy(X, run.data.test.mu[:, None, None, :])
-        error = ((H - H[..., :1]) / H[..., :1]).abs().reshape(-1, len(t))
+        error = energy_drift(run.family.energy(X, run.data.test.mu[:, None, None, :])).reshape(-1, len(t))
         drift[name] = error[:, -1].mean().item()
         plotting.plot_energy_error(ax, t, error, name)
     ax.legend()
@@ -194,9 +194,9 @@ def plot_generic_laws(run: LiveRun):
         with torch.no_grad():
             grad_e, grad_s = adapted.gradients(states)
             f = adapted.field(states)
-        rel = (grad_e * f).sum(-1).abs() / (grad_e.norm(dim=-1) * f.norm(dim=-1)).clamp(min=1e-300)
-        axes[1, 0].plot(t, rel.reshape(-1, len(t)).amax(0).clamp(min=1e-18), **style)
-        axes[1, 1].plot(t, (grad_s * f).sum(-1).reshape(-1, len(t)).amin(0), **style)
+        _, relative, dS_dt = generic_rates(grad_e, grad_s, f)
+        axes[1, 0].plot(t, relative.reshape(-1, len(t)).amax(0).clamp(min=1e-18), **style)
+        axes[1, 1].plot(t, dS_dt.reshape(-1, len(t)).amin(0), **style)
     axes[0, 0].set(yscale="log", title="true energy: max $|E(t) - E(0)|$")
     axes[0, 1].set(title="true entropy: mean $S(t) - S(0)$")
     axes[1, 0].set(yscale="log", xlabel="$t$", title="learned: max $|dE/dt|$ / ($\\|\\nabla E\\|\\,\\|\\dot x\\|$)")
