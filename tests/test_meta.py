@@ -119,7 +119,8 @@ def test_metalearner_runs_every_method(data, kwargs):
     learner.fit(data.train, progress=False)
     adapted = learner.adapt(data.test.support(shots=1), steps=3)
     scores = learner.evaluate(data.test, adapted)
-    assert {"eps_traj", "eps_field", "ssim", "energy_drift"} <= set(scores)
+    assert {"eps_traj", "eps_field", "ssim", "energy_drift", "learned_energy_drift"} <= set(scores)
+    assert 0 <= scores["learned_energy_drift"] < 1e-3  # RK4 with 10 substeps keeps the learned H̃
     assert all(torch.isfinite(torch.tensor(v)) for v in scores.values())
     per_system = learner.evaluate(data.test, adapted, per_system=True)
     assert all(len(v) == data.test.n_systems for v in per_system.values())

@@ -42,7 +42,8 @@ METHODS = ("autodecode",) + baselines.BASELINES
 class Adapted:
     """The result of :meth:`MetaLearner.adapt` for K test systems: ``field(x)`` maps (K, N, n) -> (K, N, n).
 
-    For GENERIC models, ``gradients(x)`` gives the learned (∇E, ∇S) of each system, each (K, N, n).
+    ``energy(x)`` gives each system's learned energy (H̃ of an HNN, E of a GENERIC net), (K, N, n) -> (K, N);
+    for GENERIC models, ``gradients(x)`` gives the learned (∇E, ∇S), each (K, N, n).
     """
 
     field: Callable[[Tensor], Tensor]
@@ -50,6 +51,7 @@ class Adapted:
     history: list[float] = field(default_factory=list)
     latents: Tensor | None = None
     gradients: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None
+    energy: Callable[[Tensor], Tensor] | None = None
 
     def system_field(self, k: int) -> Callable[[Tensor], Tensor]:
         """The field of test system k alone, for plots: x: (..., n) -> (..., n)."""
@@ -63,8 +65,8 @@ class Adapted:
 
 
 #: How :meth:`MetaLearner.evaluate` reduces per-system scores over the test systems (default: the mean).
-REDUCERS = {"energy_drift": torch.amax, "max_abs_dE_dt": torch.amax, "max_rel_dE_dt": torch.amax,
-            "min_dS_dt": torch.amin}
+REDUCERS = {"energy_drift": torch.amax, "learned_energy_drift": torch.amax, "max_abs_dE_dt": torch.amax,
+            "max_rel_dE_dt": torch.amax, "min_dS_dt": torch.amin}
 
 
 def aggregate_scores(per_system: dict[str, list[float]]) -> dict[str, float]:
@@ -78,8 +80,15 @@ def _one_model_per_system(models: list[nn.Module], n_systems: int) -> Adapted:
     def gradients(x: Tensor) -> tuple[Tensor, Tensor]:
         pairs = [m.gradients(x[k]) for k, m in enumerate(models)]
         return torch.stack([e for e, _ in pairs]), torch.stack([s for _, s in pairs])
+    generic = isinstance(models[0], GenericNet)
     return Adapted(field=lambda x: torch.stack([m(x[k]) for k, m in enumerate(models)]), n_systems=n_systems,
-                   gradients=gradients if isinstance(models[0], GenericNet) else None)
+                   gradients=gradients if generic else None,
+                   energy=lambda x: torch.stack([_energy(m)(x[k]) for k, m in enumerate(models)]))
+
+
+def _energy(net: nn.Module) -> Callable:
+    """The learned energy function of an HNN (H̃) or a GENERIC net (E): (x[, z]) -> (...)."""
+    return net.energy if isinstance(net, GenericNet) else net.hamiltonian
 
 
 class MetaLearner:
@@ -201,7 +210,7 @@ class MetaLearner:
             z, history = adapt(net64, support, z0, config)
             gradients = (lambda x: net64.gradients(x, z)) if isinstance(net64, GenericNet) else None
             return Adapted(field=lambda x: net64(x, z), n_systems=support.n_systems, history=history, latents=z,
-                           gradients=gradients)
+                           gradients=gradients, energy=lambda x: _energy(net64)(x, z))
         if self.method == "scratch":
             models = baselines.scratch(lambda: self._build(self.family, False).double(), support, steps)
             return _one_model_per_system(models, support.n_systems)
@@ -218,10 +227,11 @@ class MetaLearner:
         """Score adapted models on the test systems' query trajectories and on the field points.
 
         Returns a dict with ``eps_traj``, ``eps_field`` (and ``ssim`` for 2-D states), averaged over the test
-        systems, plus structure checks: ``energy_drift`` (HNN: the largest relative change of the *true*
-        energy along the rollouts) or, for GENERIC models, the learned model's own laws along its rollouts:
-        ``max_abs_dE_dt`` = max |∇E·ẋ|, ``max_rel_dE_dt`` = max |∇E·ẋ| / (‖∇E‖ ‖ẋ‖) and ``min_dS_dt`` =
-        min ∇S·ẋ. With ``per_system=True`` every entry is instead a list with one value per test system
+        systems, plus structure checks: ``energy_drift``, the largest relative change of the *true* energy
+        along the rollouts; for HNNs ``learned_energy_drift``, the largest change of the learned H̃ along the
+        learned rollout relative to H̃'s range on the field grid; for GENERIC models the learned model's own
+        laws along its rollouts: ``max_abs_dE_dt`` = max |∇E·ẋ|, ``max_rel_dE_dt`` = max |∇E·ẋ| / (‖∇E‖ ‖ẋ‖)
+        and ``min_dS_dt`` = min ∇S·ẋ. With ``per_system=True`` every entry is instead a list with one value per test system
         (:func:`aggregate_scores` reduces them).
         """
         if self.family is None:
@@ -240,6 +250,12 @@ class MetaLearner:
             scores["ssim"] = ssim_field(adapted.field, true_field, points, K)
         energy = family.energy(X_pred, test.mu[:, None, None, :])
         scores["energy_drift"] = energy_drift(energy).reshape(K, -1).amax(-1)
+        if adapted.energy is not None and self.model_name == "hnn":  # the learned H̃ along the learned rollout
+            with torch.no_grad():
+                H = adapted.energy(X_pred.reshape(K, -1, family.state_dim)).reshape(X_pred.shape[:-1])
+                H_grid = adapted.energy(points.reshape(1, -1, family.state_dim).to(X_pred.dtype).expand(K, -1, -1))
+            spread = (H_grid.amax(-1) - H_grid.amin(-1)).clamp(min=1e-300)  # (K,): H̃'s range on the field grid
+            scores["learned_energy_drift"] = (H - H[..., :1]).abs().reshape(K, -1).amax(-1) / spread
         if adapted.gradients is not None:
             states = X_pred.reshape(K, -1, family.state_dim)
             with torch.no_grad():
