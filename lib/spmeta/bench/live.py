@@ -20,7 +20,7 @@ from ..config import get_scale
 from ..data import Dataset, make_dataset
 from ..learner import Adapted, MetaLearner
 from ..metrics import energy_drift, generic_rates
-from ..systems import HamiltonianFamily, get_family
+from ..systems import get_family
 from .grid import method_settings
 
 __all__ = ["LiveRun", "live_run", "box_corners", "plot_family_data", "plot_adapted_portraits", "long_rollouts",

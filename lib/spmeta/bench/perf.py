@@ -244,15 +244,14 @@ def paper_grid_estimate(record: dict, n_systems: int) -> dict:
         if m["method"] == "fomaml":
             continue
         epoch_s = m["epoch_ms"] / 1e3 * (scale.n_train / n_systems)
-        epochs = scale.epochs if m["method"] in MODULATIONS else baselines.BaselineConfig().epochs
-        run_h = (epochs * epoch_s + m["adapt_s"]) / 3600
+        run_h = (scale.epochs * epoch_s + m["adapt_s"]) / 3600  # the grid meta-trains every method that long
         parts[key] = run_h
         hours += run_h * families[m["kind"]] * 3
     if "hnn/maml" in record["methods"]:  # Scratch: 100 Adam steps per test system, about an adaptation's cost
         hours += sum(record["methods"][f"{k}/maml"]["adapt_s"] / 3600 * families[k] * 3
                      for k in families if f"{k}/maml" in record["methods"])
     return {"hours": hours, "hours_per_run": parts, "epochs_modulation": scale.epochs,
-            "epochs_baselines": baselines.BaselineConfig().epochs}
+            "epochs_baselines": scale.epochs}
 
 
 def format_table(record: dict) -> str:
