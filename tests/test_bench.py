@@ -70,6 +70,15 @@ def test_failed_runs_are_recorded_and_shown_as_failures(tmp_path, monkeypatch):
     assert table.format_cell(summary["mass_spring", "rank_one"], "eps_traj") == "failed (1/1)"
 
 
+def test_non_finite_scores_are_recorded_as_failures(tmp_path, monkeypatch):
+    monkeypatch.setattr(grid.MetaLearner, "evaluate", lambda self, *a, **k: {"eps_traj": [float("nan")],
+                                                                            "eps_field": [0.1]})
+    run = Run("mass_spring", "scratch", 0, scale="quick")
+    run_grid([run], tmp_path, progress=False)
+    record = json.loads(result_path(tmp_path, run).read_text())
+    assert record["status"] == "failed" and "not finite" in record["reason"] and "metrics" not in record
+
+
 def test_table_mean_std_over_seeds_and_best_in_bold(tmp_path):
     runs = [Run("pendulum", m, s) for m in ("rank_one", "maml") for s in (0, 1, 2)]
     for run in runs:

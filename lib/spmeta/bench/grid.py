@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import platform
 import subprocess
@@ -225,12 +226,16 @@ def run_group(runs: list[Run], progress: bool = False, command: list[str] | None
             adapted = learner.adapt(test.support(run.shots, run.unit), steps=scale.adapt_steps)
             adapt_s = time.perf_counter() - adapt_start
             per_system = learner.evaluate(test, adapted, run.shots, run.unit, per_system=True)
+            scores = aggregate_scores(per_system)
+            if not all(math.isfinite(scores[k]) for k in ("eps_traj", "eps_field")):
+                raise TrainingDiverged(f"the adapted models' rollouts or fields are not finite (ε_traj = "
+                                       f"{scores['eps_traj']}, ε_field = {scores['eps_field']})")
         except TrainingDiverged as error:
             yield run, {"run": dataclasses.asdict(run), **common, "status": "failed", "reason": str(error),
                         "wall_s": train_s + time.perf_counter() - adapt_start, "loss_curve": _downsample(history)}
             continue
         yield run, {"run": dataclasses.asdict(run), **common, "status": "ok",
-                    "metrics": aggregate_scores(per_system), "per_system": per_system,
+                    "metrics": scores, "per_system": per_system,
                     "test_mu": test.mu.tolist(), "wall_s": train_s + time.perf_counter() - adapt_start,
                     "train_s": train_s, "adapt_s": adapt_s, "loss_curve": _downsample(history)}
 
