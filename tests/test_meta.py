@@ -119,7 +119,11 @@ def test_metalearner_runs_every_method(data, kwargs):
     learner.fit(data.train, progress=False)
     adapted = learner.adapt(data.test.support(shots=1), steps=3)
     scores = learner.evaluate(data.test, adapted)
-    assert {"eps_traj", "eps_field", "ssim", "energy_drift", "learned_energy_drift"} <= set(scores)
+    assert {"eps_traj", "eps_field", "eps_field_own", "ssim", "energy_drift", "learned_energy_drift"} <= set(scores)
+    truth = spmeta.learner.Adapted(lambda x: data.test.family.vector_field(x, data.test.mu[:, None, :]),
+                                   data.test.n_systems)
+    exact = learner.evaluate(data.test, truth)  # the true field scores zero on both grids
+    assert exact["eps_field"] == exact["eps_field_own"] == 0 and exact["eps_traj"] < 1e-6
     assert 0 <= scores["learned_energy_drift"] < 1e-3  # RK4 with 10 substeps keeps the learned H̃
     assert all(torch.isfinite(torch.tensor(v)) for v in scores.values())
     per_system = learner.evaluate(data.test, adapted, per_system=True)
