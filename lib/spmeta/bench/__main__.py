@@ -55,18 +55,15 @@ def _plots(out: str, folder: str) -> None:
     matplotlib.use("Agg")
     from pathlib import Path
 
-    from .ablation import LATENT_DIMS, SHOTS, latent_figure, shots_figure
-
-    def has(family: str, variants: list[str]) -> bool:
-        return any(r["run"]["family"] == family for v in variants for r in load_results(out, v))
+    from .ablation import LATENT_DIMS, has_results, latent_figure, shots_figure, shots_variants
 
     Path(folder).mkdir(parents=True, exist_ok=True)
     figures = {}
     for family in FAMILIES:
-        for box, suffix in (("id", ""), ("ood", "_ood")):
-            if has(family, [f"shots{n}{suffix}" for n in SHOTS]):
-                figures[f"shots_{family}{suffix}.png"] = shots_figure(out, family, box=box)
-        if has(family, [f"dz{d}" for d in LATENT_DIMS if d != 10]):
+        for box in ("id", "ood"):
+            if has_results(out, family, shots_variants(box)):
+                figures[f"shots_{family}{'_ood' if box == 'ood' else ''}.png"] = shots_figure(out, family, box=box)
+        if has_results(out, family, [f"dz{d}" for d in LATENT_DIMS if d != 10]):
             figures[f"latent_dim_{family}.png"] = latent_figure(out, family)
     for name, fig in figures.items():
         fig.savefig(Path(folder) / name)

@@ -15,7 +15,8 @@ from .. import plotting
 from .grid import METHODS
 from .table import METRICS, format_cell, load_results, summarize
 
-__all__ = ["SHOTS", "LATENT_DIMS", "variant_summary", "shots_figure", "ood_table", "latent_figure"]
+__all__ = ["SHOTS", "LATENT_DIMS", "variant_summary", "has_results", "shots_variants", "shots_figure", "ood_table",
+           "latent_figure"]
 
 #: The protocol's shots sweep, in (x, ẋ) samples, and the latent-dimension ablation (10 is the main grid).
 SHOTS = (1, 5, 10, 30, 100, 300)
@@ -25,6 +26,16 @@ LATENT_DIMS = (2, 5, 10, 20)
 def variant_summary(out: str | Path, variant: str) -> dict:
     """:func:`~spmeta.bench.table.summarize` of one variant ('' is the main grid)."""
     return summarize(load_results(out, variant))
+
+
+def has_results(out: str | Path, family: str, variants: list[str]) -> bool:
+    """Whether any of the variants has a result file for the family."""
+    return any(r["run"]["family"] == family for v in variants for r in load_results(out, v))
+
+
+def shots_variants(box: str = "id") -> list[str]:
+    """The shots sweep's variant names, in-distribution (``id``) or out of distribution (``ood``)."""
+    return [f"shots{n}" + ("_ood" if box == "ood" else "") for n in SHOTS]
 
 
 def _curve(out, family: str, method: str, variants: list[str], metric: str):
@@ -47,7 +58,7 @@ def shots_figure(out: str | Path, family: str, metrics=("eps_traj", "eps_field")
     per metric. ``box="ood"`` draws the out-of-distribution test systems."""
     import matplotlib.pyplot as plt
 
-    variants = [f"shots{n}" + ("_ood" if box == "ood" else "") for n in SHOTS]
+    variants = shots_variants(box)
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         for method in _methods_with(out, family, variants):
