@@ -34,10 +34,14 @@ def test_notebook_matches_chapter_and_is_stripped(chapter):
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
 def test_chapter_template(chapter):
-    """Each chapter has a numbered title, a Colab link to its notebook and a check cell with asserts."""
+    """Each chapter has a numbered title (executable pages without a number, such as the reproduction report,
+    an unnumbered one), a Colab link to its notebook and a check cell with asserts."""
     text = chapter.read_text()
     number = chapter.stem.split("_")[0]
-    assert f"\n# {int(number)}. " in text, "title must be '# N. Title'"
+    if number.isdigit():
+        assert f"\n# {int(number)}. " in text, "title must be '# N. Title'"
+    else:
+        assert "\n# " in text, "a page needs a title"
     assert "colab.research.google.com/github/" in text and f"notebooks/{chapter.stem}.ipynb" in text
     assert "assert " in text and "use_book_style()" in text
     assert "os.environ" not in text, "chapters read sizes from spmeta.config, never the environment"
