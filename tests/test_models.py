@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spmeta.models import HNN, GenericNet, VectorFieldMLP
+from spmeta.models.generic import CONSTRUCTIONS
 from spmeta.nn import MLP
 from spmeta.training import TrainingDiverged, fit_vector_field
 
@@ -43,9 +44,11 @@ def test_hnn_conserves_its_energy_and_volume(dim, shape, seed, scale):
 
 
 @settings(max_examples=25, deadline=None)
-@given(dim=st.integers(2, 5), rank=st.integers(1, 4), shape=batch_shapes, seed=seeds, scale=scales)
-def test_generic_net_structure(dim, rank, shape, seed, scale):
-    model = _randomise(GenericNet(dim, width=16, depth=2, rank=rank, operator_width=8), seed, scale)
+@given(dim=st.integers(2, 5), rank=st.integers(1, 4), shape=batch_shapes, seed=seeds, scale=scales,
+       construction=st.sampled_from(sorted(CONSTRUCTIONS)))
+def test_generic_net_structure(dim, rank, shape, seed, scale, construction):
+    model = _randomise(GenericNet(dim, width=16, depth=2, rank=rank, operator_width=8, construction=construction),
+                       seed, scale)
     x = _states(shape, dim, seed)
     L, M = model.operators(x)
     grad_e, grad_s = model.gradients(x)
@@ -65,7 +68,8 @@ def test_generic_net_structure(dim, rank, shape, seed, scale):
 
 def test_models_work_under_no_grad_and_keep_graph_when_training():
     torch.manual_seed(0)
-    for model, n in ((HNN(1, width=8, depth=1), 2), (GenericNet(3, width=8, depth=1), 3)):
+    for model, n in ((HNN(1, width=8, depth=1), 2), (GenericNet(3, width=8, depth=1), 3),
+                     (GenericNet(3, width=8, depth=1, construction="gfinn"), 3)):
         x = torch.randn(4, n)
         with torch.no_grad():
             f = model(x)
@@ -132,3 +136,22 @@ def test_bad_data_and_arguments():
         MLP(2, 1, activation="relu6")
     with pytest.raises(ValueError, match="width"):
         MLP(2, 1, width=0)
+
+
+def test_projection_construction_is_finite_and_degenerate_where_a_gradient_vanishes():
+    model = GenericNet(3, width=8, depth=1).double()
+    with torch.no_grad():
+        for p in model.entropy_net.parameters():
+            p.zero_()  # S ≡ 0, so ∇S = 0 and P_S is undefined: the field must stay finite and GENERIC
+    x = torch.randn(5, 3, dtype=torch.float64)
+    L, M = model.operators(x)
+    grad_e, grad_s = model.gradients(x)
+    f = model(x)
+    assert torch.isfinite(f).all() and torch.isfinite(L).all() and torch.isfinite(M).all()
+    assert (grad_e * f).sum(-1).abs().max() <= 1e-12 * (1 + grad_e.norm(dim=-1).max() * f.norm(dim=-1).max())
+    assert (M @ grad_e[..., None]).abs().max() <= 1e-12 * (1 + M.abs().max() * grad_e.abs().max())
+
+
+def test_generic_net_rejects_an_unknown_construction():
+    with pytest.raises(ValueError, match="construction"):
+        GenericNet(3, construction="nms")

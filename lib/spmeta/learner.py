@@ -26,7 +26,8 @@ from .meta import baselines
 from .meta.autodecode import AutoDecodeConfig, LatentTable, adapt, meta_train
 from .metrics import energy_drift, eps_field_per_system, field_points, generic_rates, relative_error, ssim_field
 from .models import HNN, GenericNet
-from .nn.mlp import DEFAULT_ACTIVATION, GENERIC_ACTIVATION
+from .models.generic import CONSTRUCTIONS
+from .nn.mlp import DEFAULT_ACTIVATION
 from .nn.modulation import MODULATIONS
 from .systems import GenericFamily, HamiltonianFamily
 
@@ -101,8 +102,10 @@ class MetaLearner:
         method: ``"autodecode"`` (the default with a modulation) or a baseline: ``maml``, ``fomaml``, ``anil``,
             ``reptile``, ``scratch``.
         latent_dim, rank: d_z and r (``multi_rank``, ``svd``).
-        width, depth, activation: the base network (the book's: 100, 3 hidden layers, GELU for the HNN and
-            tanh for the GENERIC net's E and S; ``activation=None`` picks these).
+        width, depth, activation: the base network (the book's: 100, 3 hidden layers, GELU; ``activation=None``
+            picks GELU for the HNN and the construction's activation for the GENERIC net's E and S).
+        construction: how the GENERIC net assembles L and M (``"projection"`` or ``"gfinn"``, see
+            :class:`~spmeta.models.GenericNet`); only for ``model="generic"``.
         dtype, device: of training (e.g. ``device="cuda"``); adaptation and evaluation run in float64 on the CPU.
         seed: fixes the initialisation.
         **config: fields of :class:`~spmeta.meta.AutoDecodeConfig` or :class:`~spmeta.meta.baselines.BaselineConfig`.
@@ -112,7 +115,7 @@ class MetaLearner:
 
     def __init__(self, model: str = "hnn", modulation: str | None = None, method: str | None = None,
                  latent_dim: int = 10, rank: int = 5, width: int = 100, depth: int = 3, activation=None,
-                 dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu", seed: int = 0, **config):
+                 construction: str = "projection", dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu", seed: int = 0, **config):
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; valid names are {list(MODELS)}")
         method = method or ("autodecode" if modulation is not None else None)
@@ -129,8 +132,12 @@ class MetaLearner:
             raise ValueError(f"unknown settings {sorted(unknown)} for {method}; valid ones are {sorted(fields)}")
         self.model_name, self.modulation, self.method = model, modulation, method
         self.config = config_type(**config)
-        activation = activation or (DEFAULT_ACTIVATION if model == "hnn" else GENERIC_ACTIVATION)
+        if construction not in CONSTRUCTIONS:
+            raise ValueError(f"unknown construction {construction!r}; valid ones are {list(CONSTRUCTIONS)}")
+        activation = activation or (DEFAULT_ACTIVATION if model == "hnn" else CONSTRUCTIONS[construction])
         self.net_kwargs = dict(width=width, depth=depth, activation=activation)
+        if model == "generic":
+            self.net_kwargs["construction"] = construction
         self.latent_dim, self.rank, self.dtype, self.seed = latent_dim, rank, dtype, seed
         self.device = torch.device(device)
         self.net: nn.Module | None = None

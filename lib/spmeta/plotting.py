@@ -39,6 +39,7 @@ METHOD_STYLES: dict[str, tuple[str, str, str]] = {
     "leapfrog": (OKABE_ITO["blue"], "--", ""),
     "hnn": (OKABE_ITO["blue"], "-", ""),
     "generic": (OKABE_ITO["green"], "-", ""),
+    "gfinn": (OKABE_ITO["orange"], "--", ""),
 }
 METHOD_COLORS = {name: style[0] for name, style in METHOD_STYLES.items()}
 

@@ -1,15 +1,28 @@
-"""The GENERIC neural network: ẋ = L∇E + M∇S with the structure built in (the GFINN construction).
+"""The GENERIC neural network: ẋ = L∇E + M∇S with the structure built in.
 
 Two scalar networks give the energy E(x) and the entropy S(x). The operators are assembled from their
-gradients (Zhang, Shin and Karniadakis, 2022):
+gradients in one of two ways.
+
+``construction="projection"`` (the default; the form of neural metriplectic systems, Gruber et al., 2025),
+with the orthogonal projector P_v = I − v vᵀ/‖v‖² onto the complement of v:
+
+- L = P_S A P_S with a learnable constant skew matrix A and P_S = P_{∇S}: L is skew and L∇S = 0;
+- M = P_E C Cᵀ P_E with C(x) ∈ R^{n×r} from a small network and P_E = P_{∇E}: M is symmetric PSD and
+  M∇E = 0.
+
+A constant A matters for training: with a state-dependent A(x) the product A(x)∇E is unchanged when A and
+E flip sign together on a region, and gradient descent gets stuck with seams between such regions where the
+field collapses (chapter 04 measures this).
+
+``construction="gfinn"`` (Zhang, Shin and Karniadakis, 2022):
 
 - Bᵢ = ∇Sᵀ ξᵢ for learnable skew n × n matrices ξᵢ (i = 1..r), so B∇S = 0;
   L = Bᵀ (A − Aᵀ) B with A(x) ∈ R^{r×r} from a small network: L is skew and L∇S = 0.
 - Cᵢ = ∇Eᵀ ζᵢ for learnable skew ζᵢ, so C∇E = 0;
   M = Cᵀ D Dᵀ C with D(x) ∈ R^{r×r} from a small network: M is symmetric PSD and M∇E = 0.
 
-Hence dE/dt = 0 and dS/dt = ∇Sᵀ M ∇S ≥ 0 for any weights and any state. The field is applied as
-Bᵀ(σ(B∇E)) + Cᵀ(D(Dᵀ(C∇S))), without forming the n × n matrices.
+In both, dE/dt = 0 and dS/dt = ∇Sᵀ M ∇S ≥ 0 for any weights and any state. The field is applied without
+forming the n × n matrices.
 
 See chapter 04 (book/04_generic_neural_networks.md).
 """
@@ -18,16 +31,32 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..nn.mlp import GENERIC_ACTIVATION, MLP
+from ..nn.mlp import DEFAULT_ACTIVATION, GENERIC_ACTIVATION, MLP
 from .fields import GRADIENT_MODES, check_state, evaluate_scalar, scalar_gradient, scalar_network
 
 Tensor = torch.Tensor
 
-__all__ = ["GenericNet"]
+__all__ = ["GenericNet", "CONSTRUCTIONS"]
+
+#: The two ways of assembling L and M, with the activation each trains best with (chapter 04).
+CONSTRUCTIONS = {"projection": DEFAULT_ACTIVATION, "gfinn": GENERIC_ACTIVATION}
 
 
 def _skew(raw: Tensor) -> Tensor:
     return raw - raw.mT
+
+
+def _project(v: Tensor, y: Tensor) -> Tensor:
+    """P_v y = y − v (v·y)/‖v‖², for v, y: (..., n). Exact (P_v v = 0) wherever v ≠ 0."""
+    norm2 = v.pow(2).sum(-1, keepdim=True).clamp_min(torch.finfo(v.dtype).tiny)
+    return y - v * ((v * y).sum(-1, keepdim=True) / norm2)
+
+
+def _projector(v: Tensor) -> Tensor:
+    """P_v as a matrix, (..., n, n)."""
+    eye = torch.eye(v.shape[-1], dtype=v.dtype, device=v.device)
+    return eye - v[..., :, None] * v[..., None, :] / v.pow(2).sum(-1)[..., None, None].clamp_min(
+        torch.finfo(v.dtype).tiny)
 
 
 class GenericNet(nn.Module):
@@ -35,12 +64,15 @@ class GenericNet(nn.Module):
 
     Args:
         dim: n, the length of the state.
-        width, depth, activation: of the E and S networks, ``MLP(n, 1, width, depth, activation)``.
+        width, depth, activation: of the E and S networks, ``MLP(n, 1, width, depth, activation)``; the
+            default activation is the construction's (:data:`CONSTRUCTIONS`).
         modulation, latent_dim, modulation_rank: with a modulation name, the E and S networks are
             :class:`~spmeta.nn.modulated.ModulatedMLP` s and every call takes latent codes z: (K, d_z);
             L and M are assembled after modulation, so the structure holds for every z.
-        rank: r, the number of skew factors ξᵢ, ζᵢ (the size of A and D).
-        operator_width, operator_depth: of the two networks x ↦ A(x), D(x) ∈ R^{r×r}.
+        construction: ``"projection"`` or ``"gfinn"`` (see the module docstring).
+        rank: r, the columns of C (projection); the number of skew factors ξᵢ, ζᵢ and the size of A, D (gfinn).
+        operator_width, operator_depth: of the operator networks: x ↦ C(x) (projection), or x ↦ A(x), D(x)
+            ∈ R^{r×r} (gfinn).
         gradient: ``"autograd"`` (the reference) or ``"explicit"`` (for the fast path) for ∇E and ∇S; see
             :class:`~spmeta.models.HNN`.
 
@@ -49,18 +81,26 @@ class GenericNet(nn.Module):
     See chapter 04 (book/04_generic_neural_networks.md).
     """
 
-    def __init__(self, dim: int, width: int = 100, depth: int = 3, activation=GENERIC_ACTIVATION, rank: int = 4,
+    def __init__(self, dim: int, width: int = 100, depth: int = 3, activation=None, rank: int = 4,
                  operator_width: int = 30, operator_depth: int = 2, modulation: str | None = None,
-                 latent_dim: int = 10, modulation_rank: int = 5, gradient: str = "autograd"):
+                 latent_dim: int = 10, modulation_rank: int = 5, gradient: str = "autograd",
+                 construction: str = "projection"):
         super().__init__()
         if gradient not in GRADIENT_MODES:
             raise ValueError(f"unknown gradient mode {gradient!r}; valid modes are {list(GRADIENT_MODES)}")
-        self.gradient_mode = gradient
+        if construction not in CONSTRUCTIONS:
+            raise ValueError(f"unknown construction {construction!r}; valid ones are {list(CONSTRUCTIONS)}")
+        self.gradient_mode, self.construction = gradient, construction
         if isinstance(dim, bool) or not isinstance(dim, int) or dim < 2:
             raise ValueError(f"dim (the state length) must be an integer >= 2; got {dim!r}")
         self.dim, self.rank = dim, rank
+        activation = activation or CONSTRUCTIONS[construction]
         self.energy_net = scalar_network(dim, width, depth, activation, modulation, latent_dim, modulation_rank)
         self.entropy_net = scalar_network(dim, width, depth, activation, modulation, latent_dim, modulation_rank)
+        if construction == "projection":
+            self.poisson = nn.Parameter(torch.randn(dim, dim) / dim**0.5)  # A, skew-symmetrised when used
+            self.friction_net = MLP(dim, dim * rank, operator_width, operator_depth, activation)  # x ↦ C(x)
+            return
         self.poisson_net = MLP(dim, rank * rank, operator_width, operator_depth, activation)
         self.friction_net = MLP(dim, rank * rank, operator_width, operator_depth, activation)
         self.xi = nn.Parameter(0.1 * torch.randn(rank, dim, dim))    # skew-symmetrised when used
@@ -98,14 +138,30 @@ class GenericNet(nn.Module):
         d = self.friction_net(x).reshape(shape)
         return grad_e, grad_s, b, c, sigma, d
 
+    def _friction_factor(self, x: Tensor) -> Tensor:
+        """C(x) of the projection construction, (..., n, r)."""
+        return self.friction_net(x).reshape(*x.shape[:-1], self.dim, self.rank)
+
     def operators(self, x: Tensor, z: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """The operators L = Bᵀ σ B (skew) and M = Cᵀ D Dᵀ C (symmetric PSD), each (..., n, n)."""
+        """The operators L (skew) and M (symmetric PSD), each (..., n, n): P_S A P_S and P_E C Cᵀ P_E
+        (projection), or Bᵀ σ B and Cᵀ D Dᵀ C (gfinn)."""
+        if self.construction == "projection":
+            grad_e, grad_s = self.gradients(x, z)
+            p_s, p_e = _projector(grad_s), _projector(grad_e)
+            pc = p_e @ self._friction_factor(x)
+            return p_s @ _skew(self.poisson.to(x.dtype)) @ p_s, pc @ pc.mT
         _, _, b, c, sigma, d = self._factors(x, z)
         cd = c.mT @ d
         return b.mT @ sigma @ b, cd @ cd.mT
 
     def forward(self, x: Tensor, z: Tensor | None = None) -> Tensor:
         """ẋ = L∇E + M∇S. x: (..., n) -> (..., n). Works under ``torch.no_grad()``."""
+        if self.construction == "projection":
+            grad_e, grad_s = self.gradients(x, z)
+            reversible = _project(grad_s, _project(grad_s, grad_e) @ _skew(self.poisson.to(x.dtype)).mT)
+            c = self._friction_factor(x)
+            irreversible = _project(grad_e, (c @ (c.mT @ _project(grad_e, grad_s)[..., None]))[..., 0])
+            return reversible + irreversible
         grad_e, grad_s, b, c, sigma, d = self._factors(x, z)
         reversible = (b.mT @ (sigma @ (b @ grad_e[..., None])))[..., 0]
         irreversible = (c.mT @ (d @ (d.mT @ (c @ grad_s[..., None]))))[..., 0]
