@@ -228,3 +228,12 @@ def test_ordering_and_targets_from_the_summary(tmp_path):
     targets = targets_table(summary)  # the paper's best on pendulum: svd, 0.0533 (ε_traj), 0.0462 (ε_field)
     assert "| pendulum | ε_traj | 0.0533 (svd, icml) | 0.01 (svd, 1 seed(s)) | yes |" in targets
     assert "| pendulum | ε_field | 0.0462 (svd, icml) | 0.1 (svd, 1 seed(s)) | no (2.2× the paper's) |" in targets
+    from spmeta.bench.report import best_method, claims
+
+    assert best_method(summary, "pendulum", ("svd", "rank_one")) == ("svd", 0.01)
+    assert best_method(summary, "duffing", ("svd",)) == (None, None)
+    shots = {1: summary, 5: {}}  # the same files stand in for a one-sample sweep
+    lines = claims(summary, shots, families=("pendulum",))
+    assert lines[0] == ("- **pendulum**: best modulation svd (ε_traj 0.01); best optimisation-based maml (0.02), an "
+                        "error reduction of 50%; diverged: anil")
+    assert lines[1].startswith("- **pendulum, shots sweep**: SVD-like is the best modulation at 1 of 1 support sizes")

@@ -38,37 +38,43 @@ def shots_variants(box: str = "id") -> list[str]:
     return [f"shots{n}" + ("_ood" if box == "ood" else "") for n in SHOTS]
 
 
-def _curve(out, family: str, method: str, variants: list[str], metric: str):
-    """(positions, means, stds) of ``metric`` over the variants that have finished results."""
+def _curve(summaries: list[dict], family: str, method: str, metric: str):
+    """(positions, means, stds) of ``metric`` over the variants' summaries that have finished results."""
     xs, means, stds = [], [], []
-    for i, variant in enumerate(variants):
-        entry = variant_summary(out, variant).get((family, method))
+    for i, summary in enumerate(summaries):
+        entry = summary.get((family, method))
         if entry and metric in entry["metrics"]:
             mean, std = entry["metrics"][metric]
             xs.append(i), means.append(mean), stds.append(std or 0.0)
     return xs, means, stds
 
 
-def _methods_with(out, family: str, variants: list[str]) -> list[str]:
-    return [m for m in METHODS if any((family, m) in variant_summary(out, v) for v in variants)]
+def _methods_with(summaries: list[dict], family: str) -> list[str]:
+    return [m for m in METHODS if any((family, m) in summary for summary in summaries)]
+
+
+def _sweep_figure(summaries: list[dict], family: str, metrics, positions, xlabel: str, title: str,
+                  methods: list[str]):
+    """Error against a swept setting, one line per method (mean ± std over seeds), one panel per metric.
+    ``summaries[i]`` holds the results at ``positions[i]``."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for method in methods:
+            xs, means, stds = _curve(summaries, family, method, metric)
+            ax.errorbar([positions[i] for i in xs], means, yerr=stds, capsize=2, **plotting.method_style(method))
+        ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=METRICS[metric], title=title)
+    axes[0, -1].legend(fontsize=8)
+    return fig
 
 
 def shots_figure(out: str | Path, family: str, metrics=("eps_traj", "eps_field"), box: str = "id"):
     """Error against the support size in (x, ẋ) samples, one line per method (mean ± std over seeds), one panel
     per metric. ``box="ood"`` draws the out-of-distribution test systems."""
-    import matplotlib.pyplot as plt
-
-    variants = shots_variants(box)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
-        for method in _methods_with(out, family, variants):
-            xs, means, stds = _curve(out, family, method, variants, metric)
-            shots = [SHOTS[i] for i in xs]
-            ax.errorbar(shots, means, yerr=stds, capsize=2, **plotting.method_style(method))
-        ax.set(xscale="log", yscale="log", xlabel="support size (x, ẋ samples)", ylabel=METRICS[metric],
-               title=f"{family}" + (" (OOD)" if box == "ood" else ""))
-    axes[0, -1].legend(fontsize=8)
-    return fig
+    summaries = [variant_summary(out, v) for v in shots_variants(box)]
+    return _sweep_figure(summaries, family, metrics, SHOTS, "support size (x, ẋ samples)",
+                         family + (" (OOD)" if box == "ood" else ""), _methods_with(summaries, family))
 
 
 def ood_table(out: str | Path, families: list[str], metric: str = "eps_traj") -> str:
@@ -90,16 +96,11 @@ def ood_table(out: str | Path, families: list[str], metric: str = "eps_traj") ->
 
 
 def latent_figure(out: str | Path, family: str = "pendulum", metrics=("eps_traj", "eps_field")):
-    """Error against the latent dimension d_z (mean ± std over seeds), one line per method."""
-    import matplotlib.pyplot as plt
-
-    variants = [f"dz{d}" if d != 10 else "" for d in LATENT_DIMS]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
-        for method in _methods_with(out, family, [v for v in variants if v]):
-            xs, means, stds = _curve(out, family, method, variants, metric)
-            ax.errorbar([LATENT_DIMS[i] for i in xs], means, yerr=stds, capsize=2, **plotting.method_style(method))
-        ax.set(xscale="log", yscale="log", xlabel="latent dimension $d_z$", ylabel=METRICS[metric], title=family)
+    """Error against the latent dimension d_z (mean ± std over seeds), one line per method with ablation runs."""
+    summaries = [variant_summary(out, f"dz{d}" if d != 10 else "") for d in LATENT_DIMS]
+    ablated = [summary for d, summary in zip(LATENT_DIMS, summaries) if d != 10]
+    fig = _sweep_figure(summaries, family, metrics, LATENT_DIMS, "latent dimension $d_z$", family,
+                        _methods_with(ablated, family))
+    for ax in fig.axes:
         ax.set_xticks(LATENT_DIMS, [str(d) for d in LATENT_DIMS])
-    axes[0, -1].legend(fontsize=8)
     return fig

@@ -35,19 +35,16 @@ from ..config import SCALES
 from ..data import Samples, make_dataset
 from ..meta import baselines
 from ..meta.autodecode import AutoDecodeConfig, LatentTable, adapt, meta_train
-from ..models import HNN, GenericNet
 from ..nn.modulation import MODULATIONS
 from ..systems import get_family
-from .grid import METHODS, _git_commit, _versions, _write_atomic
+from ..learner import MetaLearner
+from .grid import METHODS, _git_commit, _versions, _write_atomic, method_settings
 
 __all__ = ["sgemm_peak", "measure", "epoch_evaluations", "loss_gradient_flops", "main_perf"]
 
 PERF_METHODS = tuple(m for m in METHODS if m != "scratch")  # Scratch has no meta-training epoch
 QUICK_METHODS = ("rank_one", "svd", "maml", "reptile")  # one of each code path, for the CI smoke run
-SETTINGS = {
-    "hnn": {"family": "mass_spring", "model": lambda **kw: HNN(1, **kw)},
-    "generic": {"family": "gas_containers", "model": lambda **kw: GenericNet(4, **kw)},
-}
+SETTINGS = {"hnn": {"family": "mass_spring"}, "generic": {"family": "gas_containers"}}
 
 
 def sgemm_peak(n: int = 2048, repeats: int = 10) -> float:
@@ -63,15 +60,11 @@ def sgemm_peak(n: int = 2048, repeats: int = 10) -> float:
 
 
 def _build(kind: str, method: str, gradient: str = "autograd") -> torch.nn.Module:
-    torch.manual_seed(0)
-    mod = {}
-    if method in MODULATIONS:
-        mod = {"modulation": method, "latent_dim": 10}
-        if kind == "generic":
-            mod["modulation_rank"] = 5
-        else:
-            mod["rank"] = 5
-    return SETTINGS[kind]["model"](gradient=gradient, **mod).float()
+    """The float32 network the grid trains for ``method`` on the kind's family (``method_settings``)."""
+    family = get_family(SETTINGS[kind]["family"])
+    net = MetaLearner(**method_settings(method, family.name))._build(family, modulated=method in MODULATIONS)
+    net.gradient_mode = gradient
+    return net.float()
 
 
 def loss_gradient_flops(model: torch.nn.Module, n: int, dim: int, modulated: bool) -> float:

@@ -12,7 +12,7 @@ from .paper import reported
 from .table import METRICS, format_cell
 
 __all__ = ["family_table", "HAMILTONIAN_METRICS", "GENERIC_METRICS", "BASELINE_METHODS", "paper_best", "ordering",
-           "targets_table", "ordering_table"]
+           "targets_table", "ordering_table", "best_method", "field_box_table", "claims"]
 
 MODULATIONS = tuple(m for m in METHODS if m in _MODULATIONS)
 
@@ -46,6 +46,13 @@ def _means(summary: dict, family: str, metric: str, methods) -> dict[str, float]
             if (family, m) in summary and metric in summary[family, m]["metrics"]}
 
 
+def best_method(summary: dict, family: str, methods, metric: str = "eps_traj") -> tuple[str | None, float | None]:
+    """(method, mean over seeds) of the lowest ``metric`` among ``methods`` with results, or (None, None)."""
+    values = _means(summary, family, metric, methods)
+    best = min(values, key=values.get) if values else None
+    return best, values.get(best)
+
+
 def paper_best(family: str, metric: str) -> tuple[float, str, str] | None:
     """The paper's best reported modulation value for a family and metric: (value, method, version)."""
     known = [(value, method, version) for method in MODULATIONS
@@ -77,19 +84,18 @@ def targets_table(summary: dict, families=FAMILIES, metrics=("eps_traj", "eps_fi
     for family in families:
         for metric in metrics:
             paper = paper_best(family, metric)
-            ours = _means(summary, family, metric, MODULATIONS)
-            if paper is None and not ours:
+            best, value = best_method(summary, family, MODULATIONS, metric)
+            if paper is None and best is None:
                 continue
             paper_cell = f"{paper[0]:.3g} ({paper[1]}, {paper[2]})" if paper else "not reported"
-            best = min(ours, key=ours.get) if ours else None
-            ours_cell = (f"{ours[best]:.3g} ({best}, {len(summary[family, best]['seeds'])} seed(s))"
+            ours_cell = (f"{value:.3g} ({best}, {len(summary[family, best]['seeds'])} seed(s))"
                          if best else "no results yet")
             verdict = "—"
             if paper and best and "unclear" in paper[2]:  # printed without its unit: plain or ×10⁻²
-                verdict = (f"{'yes' if ours[best] <= paper[0] else 'no'} if plain, "
-                           f"{'yes' if ours[best] <= paper[0] / 100 else 'no'} if ×10⁻²")
+                verdict = (f"{'yes' if value <= paper[0] else 'no'} if plain, "
+                           f"{'yes' if value <= paper[0] / 100 else 'no'} if ×10⁻²")
             elif paper and best:
-                verdict = "yes" if ours[best] <= paper[0] else f"no ({ours[best] / paper[0]:.1f}× the paper's)"
+                verdict = "yes" if value <= paper[0] else f"no ({value / paper[0]:.1f}× the paper's)"
             lines.append(f"| {family} | {METRICS[metric]} | {paper_cell} | {ours_cell} | {verdict} |")
     return "\n".join(lines)
 
@@ -109,3 +115,50 @@ def ordering_table(summary: dict, families=FAMILIES) -> str:
         lines.append(f"| {family} | {o['worst_modulation']} {o['worst_value']:.3g} | {base} | "
                      f"{'holds' if o['holds'] else 'fails'} | {n} of 10{'' if o['complete'] else ' (incomplete)'} |")
     return "\n".join(lines)
+
+
+def field_box_table(summary: dict, families) -> str:
+    """Markdown: per family and modulation, ε_field on the protocol's family grid beside ε_field on each test
+    system's own box (``eps_field_own``), and the paper's best ε_field."""
+    rows = ["| family | method | ε_field (protocol) | ε_field (own box) | paper's best ε_field |",
+            "|---|---|---|---|---|"]
+    for family in families:
+        paper = paper_best(family, "eps_field")
+        for method in MODULATIONS:
+            entry = summary.get((family, method))
+            if entry and "eps_field_own" in entry["metrics"]:
+                rows.append(f"| {family} | {method} | {entry['metrics']['eps_field'][0]:.3g} | "
+                            f"{entry['metrics']['eps_field_own'][0]:.3g} | {f'{paper[0]:.3g}' if paper else '—'} |")
+    return "\n".join(rows) if len(rows) > 2 else "no result file records `eps_field_own` yet"
+
+
+def claims(summary: dict, shots_summaries: dict[int, dict], families=FAMILIES) -> list[str]:
+    """Markdown list items checking the paper's other claims: per family the best modulation, its error
+    reduction against the best optimisation-based method, the diverged baselines; and, per family with a shots
+    sweep (``shots_summaries[n]``: the summary of variant ``shots{n}``), where SVD-like is the best modulation."""
+    lines = []
+    for family in families:
+        mod, mod_value = best_method(summary, family, MODULATIONS)
+        base, base_value = best_method(summary, family, BASELINE_METHODS)
+        if mod is None:
+            continue
+        line = f"- **{family}**: best modulation {mod} (ε_traj {mod_value:.3g})"
+        if base is not None:
+            line += (f"; best optimisation-based {base} ({base_value:.3g}), an error reduction of "
+                     f"{100 * (1 - mod_value / base_value):.0f}%")
+        failed = [m for m in BASELINE_METHODS if (family, m) in summary and summary[family, m]["failed"]]
+        if failed:
+            line += f"; diverged: {', '.join(failed)}"
+        lines.append(line)
+    for family in families:  # "SVD is best from 1 to 300 shots" (ICML version)
+        wins = []
+        for n, shots_summary in shots_summaries.items():
+            values = _means(shots_summary, family, "eps_traj", MODULATIONS)
+            if len(values) > 1:
+                wins.append((n, min(values, key=values.get), len(values)))
+        if wins:
+            svd = [n for n, best, _ in wins if best == "svd"]
+            lines.append(f"- **{family}, shots sweep**: SVD-like is the best modulation at {len(svd)} of {len(wins)} "
+                         f"support sizes ({', '.join(f'{n}: {best}' for n, best, _ in wins)}; "
+                         f"{max(k for *_, k in wins)} modulations compared)")
+    return lines
