@@ -99,8 +99,7 @@ class GenericNet(nn.Module):
         self.entropy_net = scalar_network(dim, width, depth, activation, modulation, latent_dim, modulation_rank)
         if construction == "projection":
             self.poisson = nn.Parameter(torch.randn(dim, dim) / dim**0.5)  # A, skew-symmetrised when used
-            # x ↦ C(x), bounded (tanh) so that M∇S cannot grow like |x|² and blow rollouts up
-            self.friction_net = MLP(dim, dim * rank, operator_width, operator_depth, GENERIC_ACTIVATION)
+            self.friction_net = MLP(dim, dim * rank, operator_width, operator_depth, activation)  # x ↦ C(x)
             return
         self.poisson_net = MLP(dim, rank * rank, operator_width, operator_depth, activation)
         self.friction_net = MLP(dim, rank * rank, operator_width, operator_depth, activation)
