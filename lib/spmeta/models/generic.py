@@ -3,7 +3,7 @@
 Two scalar networks give the energy E(x) and the entropy S(x). The operators are assembled from their
 gradients in one of two ways.
 
-``construction="projection"`` (the default; the form of neural metriplectic systems, Gruber et al., 2025),
+``construction="projection"`` (the form of neural metriplectic systems, Gruber et al., 2025),
 with the orthogonal projector P_v = I − v vᵀ/‖v‖² onto the complement of v:
 
 - L = P_S A P_S with a learnable constant skew matrix A and P_S = P_{∇S}: L is skew and L∇S = 0;
@@ -12,9 +12,10 @@ with the orthogonal projector P_v = I − v vᵀ/‖v‖² onto the complement o
 
 A constant A matters for training: with a state-dependent A(x) the product A(x)∇E is unchanged when A and
 E flip sign together on a region, and gradient descent gets stuck with seams between such regions where the
-field collapses (chapter 04 measures this).
+field collapses. This form fits a single damped oscillator far better than GFINN (chapter 04), but its friction
+part is quadratic in C(x), which grows away from the data, so rollouts of briefly trained models can blow up.
 
-``construction="gfinn"`` (Zhang, Shin and Karniadakis, 2022):
+``construction="gfinn"`` (the default; Zhang, Shin and Karniadakis, 2022):
 
 - Bᵢ = ∇Sᵀ ξᵢ for learnable skew n × n matrices ξᵢ (i = 1..r), so B∇S = 0;
   L = Bᵀ (A − Aᵀ) B with A(x) ∈ R^{r×r} from a small network: L is skew and L∇S = 0.
@@ -84,7 +85,7 @@ class GenericNet(nn.Module):
     def __init__(self, dim: int, width: int = 100, depth: int = 3, activation=None, rank: int = 4,
                  operator_width: int = 30, operator_depth: int = 2, modulation: str | None = None,
                  latent_dim: int = 10, modulation_rank: int = 5, gradient: str = "autograd",
-                 construction: str = "projection"):
+                 construction: str = "gfinn"):
         super().__init__()
         if gradient not in GRADIENT_MODES:
             raise ValueError(f"unknown gradient mode {gradient!r}; valid modes are {list(GRADIENT_MODES)}")
