@@ -54,10 +54,8 @@ def _project(v: Tensor, y: Tensor) -> Tensor:
 
 
 def _projector(v: Tensor) -> Tensor:
-    """P_v as a matrix, (..., n, n)."""
-    eye = torch.eye(v.shape[-1], dtype=v.dtype, device=v.device)
-    return eye - v[..., :, None] * v[..., None, :] / v.pow(2).sum(-1)[..., None, None].clamp_min(
-        torch.finfo(v.dtype).tiny)
+    """P_v as a matrix, (..., n, n): P_v applied to the rows of I (P_v is symmetric)."""
+    return _project(v[..., None, :], torch.eye(v.shape[-1], dtype=v.dtype, device=v.device))
 
 
 class GenericNet(nn.Module):
