@@ -155,3 +155,20 @@ def test_projection_construction_is_finite_and_degenerate_where_a_gradient_vanis
 def test_generic_net_rejects_an_unknown_construction():
     with pytest.raises(ValueError, match="construction"):
         GenericNet(3, construction="nms")
+    with pytest.raises(ValueError, match="friction_bound"):
+        GenericNet(3, friction_bound=0.0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(dim=st.integers(2, 5), rank=st.integers(1, 4), seed=seeds, scale=scales, bound=st.floats(0.1, 10.0),
+       radius=st.floats(1.0, 1e6))
+def test_projection_field_is_bounded_however_far_from_the_data(dim, rank, seed, scale, bound, radius):
+    model = _randomise(GenericNet(dim, width=16, depth=2, rank=rank, operator_width=8, friction_bound=bound),
+                       seed, 3 * scale)
+    x = radius * _states((50,), dim, seed)
+    c = model._friction_factor(x)
+    assert c.pow(2).sum((-2, -1)).sqrt().max() <= bound * (1 + 1e-12), "‖C‖_F < s (to rounding)"
+    grad_e, grad_s = model.gradients(x)
+    sigma = model.poisson - model.poisson.mT
+    ceiling = torch.linalg.matrix_norm(sigma, ord=2) * grad_e.norm(dim=-1) + bound**2 * grad_s.norm(dim=-1)
+    assert (model(x).norm(dim=-1) <= ceiling * (1 + 1e-9) + 1e-12).all(), "‖f‖ ≤ ‖σ‖‖∇E‖ + s²‖∇S‖"

@@ -115,7 +115,7 @@ class MetaLearner:
 
     def __init__(self, model: str = "hnn", modulation: str | None = None, method: str | None = None,
                  latent_dim: int = 10, rank: int = 5, width: int = 100, depth: int = 3, activation=None,
-                 construction: str = "gfinn", dtype: torch.dtype = torch.float32,
+                 construction: str = "projection", dtype: torch.dtype = torch.float32,
                  device: str | torch.device = "cpu", seed: int = 0, **config):
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; valid names are {list(MODELS)}")

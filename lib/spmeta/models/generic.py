@@ -3,19 +3,23 @@
 Two scalar networks give the energy E(x) and the entropy S(x). The operators are assembled from their
 gradients in one of two ways.
 
-``construction="projection"`` (the form of neural metriplectic systems, Gruber et al., 2025),
+``construction="projection"`` (the default; the form of neural metriplectic systems, Gruber et al., 2025),
 with the orthogonal projector P_v = I − v vᵀ/‖v‖² onto the complement of v:
 
 - L = P_S A P_S with a learnable constant skew matrix A and P_S = P_{∇S}: L is skew and L∇S = 0;
 - M = P_E C Cᵀ P_E with C(x) ∈ R^{n×r} from a small network and P_E = P_{∇E}: M is symmetric PSD and
-  M∇E = 0.
+  M∇E = 0. C is softly bounded, ‖C‖_F < s (``friction_bound``).
 
-A constant A matters for training: with a state-dependent A(x) the product A(x)∇E is unchanged when A and
-E flip sign together on a region, and gradient descent gets stuck with seams between such regions where the
-field collapses. This form fits a single damped oscillator far better than GFINN (chapter 04), but its friction
-part is quadratic in C(x), which grows away from the data, so rollouts of briefly trained models can blow up.
+Two choices make this form train and roll out well (chapter 04):
 
-``construction="gfinn"`` (the default; Zhang, Shin and Karniadakis, 2022):
+- A constant A: with a state-dependent A(x) the product A(x)∇E is unchanged when A and E flip sign together
+  on a region, and gradient descent gets stuck with seams between such regions where the field collapses.
+- A bounded C: the gradients of GELU networks are bounded, so with a constant A and ‖C‖_F < s the whole field
+  is bounded, ‖ẋ‖ ≤ ‖A‖‖∇E‖ + s²‖∇S‖, and no rollout can blow up in finite time. An unbounded C(x) grows
+  linearly away from the data, the friction term M∇S quadratically, and rollouts of briefly trained models
+  (Scratch) diverged.
+
+``construction="gfinn"`` (Zhang, Shin and Karniadakis, 2022):
 
 - Bᵢ = ∇Sᵀ ξᵢ for learnable skew n × n matrices ξᵢ (i = 1..r), so B∇S = 0;
   L = Bᵀ (A − Aᵀ) B with A(x) ∈ R^{r×r} from a small network: L is skew and L∇S = 0.
@@ -69,6 +73,8 @@ class GenericNet(nn.Module):
             :class:`~spmeta.nn.modulated.ModulatedMLP` s and every call takes latent codes z: (K, d_z);
             L and M are assembled after modulation, so the structure holds for every z.
         construction: ``"projection"`` or ``"gfinn"`` (see the module docstring).
+        friction_bound: s, the bound on ‖C(x)‖_F (projection): C = C̃ / √(1 + ‖C̃‖²_F / s²) for the network's
+            output C̃.
         rank: r, the columns of C (projection); the number of skew factors ξᵢ, ζᵢ and the size of A, D (gfinn).
         operator_width, operator_depth: of the operator networks: x ↦ C(x) (projection), or x ↦ A(x), D(x)
             ∈ R^{r×r} (gfinn).
@@ -83,7 +89,7 @@ class GenericNet(nn.Module):
     def __init__(self, dim: int, width: int = 100, depth: int = 3, activation=None, rank: int = 4,
                  operator_width: int = 30, operator_depth: int = 2, modulation: str | None = None,
                  latent_dim: int = 10, modulation_rank: int = 5, gradient: str = "autograd",
-                 construction: str = "gfinn"):
+                 construction: str = "projection", friction_bound: float = 3.0):
         super().__init__()
         if gradient not in GRADIENT_MODES:
             raise ValueError(f"unknown gradient mode {gradient!r}; valid modes are {list(GRADIENT_MODES)}")
@@ -92,7 +98,9 @@ class GenericNet(nn.Module):
         self.gradient_mode, self.construction = gradient, construction
         if isinstance(dim, bool) or not isinstance(dim, int) or dim < 2:
             raise ValueError(f"dim (the state length) must be an integer >= 2; got {dim!r}")
-        self.dim, self.rank = dim, rank
+        if not friction_bound > 0:
+            raise ValueError(f"friction_bound must be positive; got {friction_bound!r}")
+        self.dim, self.rank, self.friction_bound = dim, rank, float(friction_bound)
         activation = activation or CONSTRUCTIONS[construction]
         self.energy_net = scalar_network(dim, width, depth, activation, modulation, latent_dim, modulation_rank)
         self.entropy_net = scalar_network(dim, width, depth, activation, modulation, latent_dim, modulation_rank)
@@ -138,8 +146,9 @@ class GenericNet(nn.Module):
         return grad_e, grad_s, b, c, sigma, d
 
     def _friction_factor(self, x: Tensor) -> Tensor:
-        """C(x) of the projection construction, (..., n, r)."""
-        return self.friction_net(x).reshape(*x.shape[:-1], self.dim, self.rank)
+        """C(x) of the projection construction, (..., n, r), with ‖C‖_F < s = ``friction_bound``."""
+        raw = self.friction_net(x).reshape(*x.shape[:-1], self.dim, self.rank)
+        return raw * torch.rsqrt(1 + raw.pow(2).sum((-2, -1), keepdim=True) / self.friction_bound**2)
 
     def operators(self, x: Tensor, z: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """The operators L (skew) and M (symmetric PSD), each (..., n, n): P_S A P_S and P_E C Cᵀ P_E
