@@ -1,6 +1,7 @@
 """How well does a GENERIC network fit *one* system? A diagnostic for the GENERIC families' high errors.
 
-Trains ``GenericNet`` (both constructions) and an unstructured ``VectorFieldMLP`` on 10 trajectories of one
+Trains ``GenericNet`` (both constructions, on standardised inputs as ``MetaLearner`` does; ``projection_raw``
+is the projection form on raw states) and an unstructured ``VectorFieldMLP`` on 10 trajectories of one
 system of the family (the setting of chapter 04) for a fixed number of Adam steps and a few learning rates,
 then rolls each out from three held-out initial states. Writes the losses and ε_traj to JSON.
 
@@ -30,7 +31,7 @@ def main() -> None:
     parser.add_argument("--family", default="damped_oscillator")
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--lrs", nargs="+", type=float, default=[1e-3, 3e-3])
-    parser.add_argument("--models", nargs="+", default=["projection", "gfinn", "mlp"])
+    parser.add_argument("--models", nargs="+", default=["projection", "projection_raw", "gfinn", "mlp"])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
@@ -45,7 +46,12 @@ def main() -> None:
     runs = []
     for model, lr in itertools.product(args.models, args.lrs):
         torch.manual_seed(0)
-        net = VectorFieldMLP(n) if model == "mlp" else GenericNet(n, construction=model)
+        if model == "mlp":
+            net = VectorFieldMLP(n)
+        elif model == "projection_raw":
+            net = GenericNet(n, construction="projection")
+        else:
+            net = GenericNet(n, construction=model).standardise(x)
         start = time.perf_counter()
         history = fit_vector_field(net.float(), x, xdot, args.steps, lr=lr, progress=False)
         with torch.no_grad():

@@ -105,7 +105,8 @@ class MetaLearner:
         width, depth, activation: the base network (the book's: 100, 3 hidden layers, GELU; ``activation=None``
             picks GELU for the HNN and the construction's activation for the GENERIC net's E and S).
         construction: how the GENERIC net assembles L and M (``"projection"`` or ``"gfinn"``, see
-            :class:`~spmeta.models.GenericNet`); only for ``model="generic"``.
+            :class:`~spmeta.models.GenericNet`); only for ``model="generic"``. The GENERIC net's inputs are
+            standardised with the training states (:meth:`~spmeta.models.GenericNet.standardise`).
         dtype, device: of training (e.g. ``device="cuda"``); adaptation and evaluation run in float64 on the CPU.
         seed: fixes the initialisation.
         **config: fields of :class:`~spmeta.meta.AutoDecodeConfig` or :class:`~spmeta.meta.baselines.BaselineConfig`.
@@ -164,6 +165,8 @@ class MetaLearner:
                 raise ValueError(f"model='generic' needs a GenericFamily; {family.name!r} is a "
                                  f"{type(family).__name__}: use model='hnn'")
             net = GenericNet(family.state_dim, modulation_rank=self.rank, **mod, **self.net_kwargs)
+            if self._train_states is not None:  # the family's training states, also for Scratch
+                net.standardise(self._train_states)
         return net.to(self.dtype)
 
     def _samples(self, data: Trajectories | Samples, dtype: torch.dtype | None = None) -> Samples:

@@ -29,6 +29,11 @@ Two choices make this form train and roll out well (chapter 04):
 In both, dE/dt = 0 and dS/dt = ∇Sᵀ M ∇S ≥ 0 for any weights and any state. The field is applied without
 forming the n × n matrices.
 
+All sub-networks see standardised states u = (x − m) / s, with m and s set from training states by
+:meth:`GenericNet.standardise` (identity until then), so that E(x) = Ẽ(u) and ∇E = ∇ᵤẼ / s: a
+reparametrisation, which keeps the structure, and which trains far better where the coordinates are off-centre
+(the gas containers' entropies sit near 2).
+
 See chapter 04 (book/04_generic_neural_networks.md).
 """
 from __future__ import annotations
@@ -81,6 +86,9 @@ class GenericNet(nn.Module):
         gradient: ``"autograd"`` (the reference) or ``"explicit"`` (for the fast path) for ∇E and ∇S; see
             :class:`~spmeta.models.HNN`.
 
+    Buffers ``input_shift`` m and ``input_scale`` s, (n,): the standardisation of the inputs (see
+    :meth:`standardise`).
+
     Shapes: x: (..., n) -> ẋ: (..., n); ``operators(x)`` returns L, M: (..., n, n).
 
     See chapter 04 (book/04_generic_neural_networks.md).
@@ -102,6 +110,8 @@ class GenericNet(nn.Module):
             raise ValueError(f"friction_bound must be positive; got {friction_bound!r}")
         self.dim, self.rank, self.friction_bound = dim, rank, float(friction_bound)
         activation = activation or CONSTRUCTIONS[construction]
+        self.register_buffer("input_shift", torch.zeros(dim))
+        self.register_buffer("input_scale", torch.ones(dim))
         self.energy_net = scalar_network(dim, width, depth, activation, modulation, latent_dim, modulation_rank)
         self.entropy_net = scalar_network(dim, width, depth, activation, modulation, latent_dim, modulation_rank)
         if construction == "projection":
@@ -119,35 +129,51 @@ class GenericNet(nn.Module):
     def state_dim(self) -> int:
         return self.dim
 
+    @torch.no_grad()
+    def standardise(self, states: Tensor) -> "GenericNet":
+        """Set the input standardisation from training states (..., n): m their mean, s their standard
+        deviation per coordinate (1 where a coordinate is constant). Returns the network."""
+        check_state(states, self.dim, f"GenericNet(dim={self.dim}).standardise")
+        flat = states.reshape(-1, self.dim).to(self.input_shift)
+        if not torch.isfinite(flat).all():
+            raise ValueError("standardise() needs finite states")
+        std = flat.std(0) if len(flat) > 1 else torch.zeros_like(flat[0])
+        self.input_shift.copy_(flat.mean(0))
+        self.input_scale.copy_(torch.where(std > 0, std, torch.ones_like(std)))
+        return self
+
+    def _standardised(self, x: Tensor) -> Tensor:
+        """u = (x − m) / s, (..., n)."""
+        check_state(x, self.dim, f"GenericNet(dim={self.dim})")
+        return (x - self.input_shift.to(x.dtype)) / self.input_scale.to(x.dtype)
+
     def energy(self, x: Tensor, z: Tensor | None = None) -> Tensor:
         """Learned energy E(x; z). x: (..., n) -> (...)."""
-        check_state(x, self.dim, f"GenericNet(dim={self.dim})")
-        return evaluate_scalar(self.energy_net, x, z)
+        return evaluate_scalar(self.energy_net, self._standardised(x), z)
 
     def entropy(self, x: Tensor, z: Tensor | None = None) -> Tensor:
         """Learned entropy S(x; z). x: (..., n) -> (...)."""
-        check_state(x, self.dim, f"GenericNet(dim={self.dim})")
-        return evaluate_scalar(self.entropy_net, x, z)
+        return evaluate_scalar(self.entropy_net, self._standardised(x), z)
 
     def gradients(self, x: Tensor, z: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """(∇E, ∇S), each (..., n)."""
-        check_state(x, self.dim, f"GenericNet(dim={self.dim})")
-        return (scalar_gradient(self.energy_net, x, z, self.gradient_mode),
-                scalar_gradient(self.entropy_net, x, z, self.gradient_mode))
+        u, scale = self._standardised(x), self.input_scale.to(x.dtype)
+        return (scalar_gradient(self.energy_net, u, z, self.gradient_mode) / scale,
+                scalar_gradient(self.entropy_net, u, z, self.gradient_mode) / scale)
 
     def _factors(self, x: Tensor, z: Tensor | None) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
         """∇E, ∇S: (..., n); B, C: (..., r, n); σ = A − Aᵀ, D: (..., r, r)."""
         grad_e, grad_s = self.gradients(x, z)
         b = torch.einsum("...a,kab->...kb", grad_s, _skew(self.xi.to(x.dtype)))
         c = torch.einsum("...a,kab->...kb", grad_e, _skew(self.zeta.to(x.dtype)))
-        shape = (*x.shape[:-1], self.rank, self.rank)
-        sigma = _skew(self.poisson_net(x).reshape(shape))
-        d = self.friction_net(x).reshape(shape)
+        shape, u = (*x.shape[:-1], self.rank, self.rank), self._standardised(x)
+        sigma = _skew(self.poisson_net(u).reshape(shape))
+        d = self.friction_net(u).reshape(shape)
         return grad_e, grad_s, b, c, sigma, d
 
     def _friction_factor(self, x: Tensor) -> Tensor:
         """C(x) of the projection construction, (..., n, r), with ‖C‖_F < s = ``friction_bound``."""
-        raw = self.friction_net(x).reshape(*x.shape[:-1], self.dim, self.rank)
+        raw = self.friction_net(self._standardised(x)).reshape(*x.shape[:-1], self.dim, self.rank)
         return raw * torch.rsqrt(1 + raw.pow(2).sum((-2, -1), keepdim=True) / self.friction_bound**2)
 
     def operators(self, x: Tensor, z: Tensor | None = None) -> tuple[Tensor, Tensor]:
