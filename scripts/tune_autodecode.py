@@ -41,18 +41,18 @@ def main() -> None:
     settings = json.loads(args.config)
     net = {k: settings.pop(k) for k in NET_KEYS if k in settings}
     family = spmeta.get_family(args.family)
-    method = method_settings(args.modulation, args.family)  # model and rank, as in the grid
+    method = {**method_settings(args.modulation, args.family), **settings}  # the grid's, unless --config says
     data = spmeta.make_dataset(family, seed=0)
     val = spmeta.make_dataset(family, n_train=1, seed=args.val_seed).test
 
-    probe = None if args.epochs else spmeta.MetaLearner(**method, device=args.device, **net, **settings)
+    probe = None if args.epochs else spmeta.MetaLearner(**method, device=args.device, **net)
     if probe is not None:
         start = time.perf_counter()
         probe.fit(data.train, epochs=5, progress=False)
         epoch_s = (time.perf_counter() - start) / 5
     epochs = args.epochs or max(10, int(args.budget / epoch_s))
 
-    learner = spmeta.MetaLearner(**method, device=args.device, **net, **settings)
+    learner = spmeta.MetaLearner(**method, device=args.device, **net)
     start = time.perf_counter()
     history = learner.fit(data.train, epochs=epochs, progress=False)
     wall = time.perf_counter() - start

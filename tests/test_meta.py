@@ -67,6 +67,32 @@ def test_divergence_names_the_epoch(data):
         meta_train(model, data.train.samples(), AutoDecodeConfig(epochs=3), progress=False)
 
 
+def test_batch_samples_draws_that_many_samples_per_system_and_step(data):
+    samples = data.train.samples()  # 6 systems × 36 samples
+
+    def train(**settings):
+        torch.manual_seed(0)
+        model = HNN(1, width=8, depth=1, modulation="shift", latent_dim=2).double()
+        seen = []
+        model.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape))
+        config = AutoDecodeConfig(epochs=3, batch_systems=4, compile="off", **settings)
+        latents, history = meta_train(model, samples, config, progress=False)
+        return latents.codes.detach(), history, seen
+
+    codes, history, seen = train(batch_samples=5)
+    assert {shape[1:] for shape in seen} == {(5, 2)} and {shape[0] for shape in seen} == {4, 2}
+    assert all(torch.isfinite(torch.tensor(history)))
+    # as many samples as there are (or more): every step sees all of them, exactly as batch_samples=None
+    everything = [train(batch_samples=size) for size in (None, samples.n_samples, 10**6)]
+    for codes_, history_, seen_ in everything:
+        assert {shape[1] for shape in seen_} == {samples.n_samples}
+        torch.testing.assert_close(codes_, everything[0][0], rtol=0, atol=0)
+        assert history_ == everything[0][1]
+    assert not torch.equal(codes, everything[0][0])
+    with pytest.raises(ValueError, match="batch_samples"):
+        train(batch_samples=0)
+
+
 def test_checkpoint_round_trip(tmp_path, data):
     model = HNN(1, width=8, depth=1, modulation="svd", latent_dim=2, rank=2).double()
     latents = LatentTable(6, 2).double()

@@ -166,7 +166,7 @@ def test_projection_field_is_bounded_however_far_from_the_data(dim, rank, seed, 
     model = _randomise(GenericNet(dim, width=16, depth=2, rank=rank, operator_width=8, friction_bound=bound),
                        seed, 3 * scale)
     x = radius * _states((50,), dim, seed)
-    c = model._friction_factor(x)
+    c = model._friction_factor(x)  # u = x: the standardisation is the identity until standardise()
     assert c.pow(2).sum((-2, -1)).sqrt().max() <= bound * (1 + 1e-12), "‖C‖_F < s (to rounding)"
     grad_e, grad_s = model.gradients(x)
     sigma = model.poisson - model.poisson.mT

@@ -1,7 +1,9 @@
 """Auto-decoding meta-learning with persistent latent codes (the paper's Algorithms 1 and 2, our reading).
 
 Meta-training keeps one latent code z⁽ᵏ⁾ per training system in a :class:`LatentTable`; codes are never reset.
-Each epoch visits the systems in batches of ``batch_systems`` (all at once by default). For each batch it runs
+Each epoch visits the systems in batches of ``batch_systems`` (all at once by default), each step on all of a
+system's samples or on ``batch_samples`` of them drawn afresh (the same draw for every system of the batch). For
+each batch it runs
 ``inner_steps`` updates of that batch's codes (the inner loop), then ``outer_steps`` updates of the
 shared parameters Θ: base network, hypernetwork φ and, for SVD-like modulation, the shared bases (the
 outer loop). Both minimise the derivative-matching loss plus λ_z‖z‖² (codes), λ_φ‖φ‖² (hypernetwork) and
@@ -52,6 +54,7 @@ class AutoDecodeConfig:
     simultaneous: bool = False
     compile: str = "auto"  # the fast path: "on", "off", or "auto" (on from COMPILE_MIN_UPDATES updates of Θ)
     batch_systems: int | None = 10  # systems per step; None: all of them (one step per epoch)
+    batch_samples: int | None = None  # samples per system and step, drawn afresh; None: all of them
     lr_schedule: str = "cosine"  # or "constant"; "cosine" decays Θ's learning rate to zero over the epochs
     adapt_steps: int = 100
     lr_adapt: float = 1e-2
@@ -162,8 +165,10 @@ def meta_train(model: nn.Module, train: Samples, config: AutoDecodeConfig = Auto
     opt_latent = torch.optim.Adam(latents.parameters(), lr=config.lr_latent)
     history: list[float] = []
 
-    def data_loss(batch: Tensor) -> Tensor:
-        return losses(model, train[batch], latents.codes[batch]).mean()
+    def data_loss(batch: Tensor, samples: Tensor) -> Tensor:
+        part = train[batch]
+        return losses(model, Samples(part.x[:, samples], part.xdot[:, samples], part.mu),
+                      latents.codes[batch]).mean()
 
     def latent_penalty(batch: Tensor) -> Tensor:  # acts on the codes only
         return config.lambda_z * latents.codes[batch].pow(2).sum(-1).mean()
@@ -184,6 +189,9 @@ def meta_train(model: nn.Module, train: Samples, config: AutoDecodeConfig = Auto
     if config.batch_systems is not None and config.batch_systems < 1:
         raise ValueError(f"batch_systems must be a positive integer or None; got {config.batch_systems}")
     batch_size = min(config.batch_systems or train.n_systems, train.n_systems)
+    if config.batch_samples is not None and config.batch_samples < 1:
+        raise ValueError(f"batch_samples must be a positive integer or None; got {config.batch_samples}")
+    n_drawn = min(config.batch_samples or train.n_samples, train.n_samples)
     if config.compile not in ("auto", "on", "off"):
         raise ValueError(f"compile must be 'auto', 'on' or 'off'; got {config.compile!r}")
     updates = config.epochs * -(-train.n_systems // batch_size) * (1 if config.simultaneous else config.outer_steps)
@@ -200,8 +208,10 @@ def meta_train(model: nn.Module, train: Samples, config: AutoDecodeConfig = Auto
                 else torch.arange(train.n_systems)
             epoch_loss = 0.0
             for batch in order.split(batch_size):
+                samples = torch.randperm(train.n_samples, generator=gen)[:n_drawn] \
+                    if n_drawn < train.n_samples else slice(None)
                 if config.simultaneous:
-                    data = data_loss(batch)
+                    data = data_loss(batch, samples)
                     opt_base.zero_grad(set_to_none=True)
                     opt_latent.zero_grad(set_to_none=True)
                     (data + latent_penalty(batch) + base_penalty()).backward()
@@ -209,11 +219,12 @@ def meta_train(model: nn.Module, train: Samples, config: AutoDecodeConfig = Auto
                     opt_base.step()
                 else:
                     for _ in range(config.inner_steps):
-                        (grad,) = torch.autograd.grad(data_loss(batch) + latent_penalty(batch), latents.codes)
+                        (grad,) = torch.autograd.grad(data_loss(batch, samples) + latent_penalty(batch),
+                                                      latents.codes)
                         latents.codes.grad = grad
                         latent_step(batch)
                     for _ in range(config.outer_steps):
-                        data = data_loss(batch)
+                        data = data_loss(batch, samples)
                         grads = torch.autograd.grad(data + base_penalty(), base_params, allow_unused=True)
                         for p, g in zip(base_params, grads):
                             p.grad = g

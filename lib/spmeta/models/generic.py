@@ -157,46 +157,53 @@ class GenericNet(nn.Module):
 
     def gradients(self, x: Tensor, z: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """(∇E, ∇S), each (..., n)."""
-        u, scale = self._standardised(x), self.input_scale.to(x.dtype)
+        return self._gradients(self._standardised(x), z)
+
+    def _gradients(self, u: Tensor, z: Tensor | None) -> tuple[Tensor, Tensor]:
+        """(∇E, ∇S) at the standardised states u, each (..., n): ∇ₓ = ∇ᵤ / s."""
+        scale = self.input_scale.to(u.dtype)
         return (scalar_gradient(self.energy_net, u, z, self.gradient_mode) / scale,
                 scalar_gradient(self.entropy_net, u, z, self.gradient_mode) / scale)
 
-    def _factors(self, x: Tensor, z: Tensor | None) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """∇E, ∇S: (..., n); B, C: (..., r, n); σ = A − Aᵀ, D: (..., r, r)."""
-        grad_e, grad_s = self.gradients(x, z)
-        b = torch.einsum("...a,kab->...kb", grad_s, _skew(self.xi.to(x.dtype)))
-        c = torch.einsum("...a,kab->...kb", grad_e, _skew(self.zeta.to(x.dtype)))
-        shape, u = (*x.shape[:-1], self.rank, self.rank), self._standardised(x)
+    def _factors(self, u: Tensor, z: Tensor | None) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """At the standardised states u: ∇E, ∇S: (..., n); B, C: (..., r, n); σ = A − Aᵀ, D: (..., r, r)."""
+        grad_e, grad_s = self._gradients(u, z)
+        b = torch.einsum("...a,kab->...kb", grad_s, _skew(self.xi.to(u.dtype)))
+        c = torch.einsum("...a,kab->...kb", grad_e, _skew(self.zeta.to(u.dtype)))
+        shape = (*u.shape[:-1], self.rank, self.rank)
         sigma = _skew(self.poisson_net(u).reshape(shape))
         d = self.friction_net(u).reshape(shape)
         return grad_e, grad_s, b, c, sigma, d
 
-    def _friction_factor(self, x: Tensor) -> Tensor:
-        """C(x) of the projection construction, (..., n, r), with ‖C‖_F < s = ``friction_bound``."""
-        raw = self.friction_net(self._standardised(x)).reshape(*x.shape[:-1], self.dim, self.rank)
+    def _friction_factor(self, u: Tensor) -> Tensor:
+        """C of the projection construction at the standardised states u, (..., n, r), with ‖C‖_F < s =
+        ``friction_bound``."""
+        raw = self.friction_net(u).reshape(*u.shape[:-1], self.dim, self.rank)
         return raw * torch.rsqrt(1 + raw.pow(2).sum((-2, -1), keepdim=True) / self.friction_bound**2)
 
     def operators(self, x: Tensor, z: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """The operators L (skew) and M (symmetric PSD), each (..., n, n): P_S A P_S and P_E C Cᵀ P_E
         (projection), or Bᵀ σ B and Cᵀ D Dᵀ C (gfinn)."""
+        u = self._standardised(x)
         if self.construction == "projection":
-            grad_e, grad_s = self.gradients(x, z)
+            grad_e, grad_s = self._gradients(u, z)
             p_s, p_e = _projector(grad_s), _projector(grad_e)
-            pc = p_e @ self._friction_factor(x)
+            pc = p_e @ self._friction_factor(u)
             return p_s @ _skew(self.poisson.to(x.dtype)) @ p_s, pc @ pc.mT
-        _, _, b, c, sigma, d = self._factors(x, z)
+        _, _, b, c, sigma, d = self._factors(u, z)
         cd = c.mT @ d
         return b.mT @ sigma @ b, cd @ cd.mT
 
     def forward(self, x: Tensor, z: Tensor | None = None) -> Tensor:
         """ẋ = L∇E + M∇S. x: (..., n) -> (..., n). Works under ``torch.no_grad()``."""
+        u = self._standardised(x)
         if self.construction == "projection":
-            grad_e, grad_s = self.gradients(x, z)
+            grad_e, grad_s = self._gradients(u, z)
             reversible = _project(grad_s, _project(grad_s, grad_e) @ _skew(self.poisson.to(x.dtype)).mT)
-            c = self._friction_factor(x)
+            c = self._friction_factor(u)
             irreversible = _project(grad_e, (c @ (c.mT @ _project(grad_e, grad_s)[..., None]))[..., 0])
             return reversible + irreversible
-        grad_e, grad_s, b, c, sigma, d = self._factors(x, z)
+        grad_e, grad_s, b, c, sigma, d = self._factors(u, z)
         reversible = (b.mT @ (sigma @ (b @ grad_e[..., None])))[..., 0]
         irreversible = (c.mT @ (d @ (d.mT @ (c @ grad_s[..., None]))))[..., 0]
         return reversible + irreversible
