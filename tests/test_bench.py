@@ -193,6 +193,7 @@ def test_epoch_evaluation_counts():
 
     assert epoch_evaluations("rank_one", 70, 300, AutoDecodeConfig()) == [(300, 140)]
     assert epoch_evaluations("rank_one", 70, 300, AutoDecodeConfig(simultaneous=True)) == [(300, 70)]
+    assert epoch_evaluations("svd", 70, 1000, AutoDecodeConfig(batch_samples=250)) == [(250, 140)]
     config = BaselineConfig()  # 10 tasks, 5 inner steps, 30 support samples
     assert epoch_evaluations("fomaml", 70, 300, config) == [(30, 50), (270, 10)]
     assert epoch_evaluations("maml", 70, 300, config) == [(30, 100), (270, 10)]
