@@ -40,7 +40,8 @@ class AutoDecodeConfig:
     ``scripts/tune_autodecode.py``, ``results/tuning/``): batches of 10 systems, a cosine schedule and
     λ_φ = 1e-4 each lowered the validation errors at equal wall time. 2000 epochs on 70 systems × 300
     samples take about 6 minutes on 2 CPU cores (the reference path; less with the compiled fast path,
-    chapter 14). The rest are the digest's starting values.
+    chapter 14). The rest are the digest's starting values. ``batch_samples`` is off by default; the grid draws
+    250 samples per system and step on the GENERIC families (:data:`spmeta.bench.grid.GENERIC_BATCH_SAMPLES`).
     """
 
     epochs: int = 2000
