@@ -5,7 +5,7 @@
 #   bash scripts/run_grid.sh [LOGDIR]      # logs in LOGDIR (default /tmp/spmeta-grid); commit results/ as it fills
 #
 # Worker 1 runs the Hamiltonian families (ablations first, so that seed 0's main cells share their meta-training
-# with the shots sweep and the OOD evaluation), worker 2 the GENERIC families (about 1 h per modulation run).
+# with the shots sweep and the OOD evaluation), worker 2 the GENERIC families (about 40 min per modulation run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LOG=${1:-/tmp/spmeta-grid}
