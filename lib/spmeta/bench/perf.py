@@ -88,7 +88,7 @@ def epoch_evaluations(method: str, n_systems: int, n_samples: int, config) -> li
     """[(samples per evaluation, how many evaluations)] of one meta-training epoch."""
     if method in MODULATIONS:
         passes = 1 if config.simultaneous else config.inner_steps + config.outer_steps
-        return [(min(config.batch_samples or n_samples, n_samples), passes * n_systems)]
+        return [(config.samples_per_step(n_samples), passes * n_systems)]
     tasks, inner = config.tasks_per_step, config.inner_steps
     if method == "reptile":
         return [(n_samples, tasks * inner)]
@@ -103,13 +103,12 @@ def _epoch_runner(kind: str, method: str, train: Samples, fast: bool = True):
     ``fast``: the modulations' fast path (explicit gradients, compiled), else the reference (autograd, eager).
     """
     model = _build(kind, method)
-    if method in MODULATIONS:  # the grid's settings (the GENERIC families draw samples per step)
-        batch_samples = method_settings(method, SETTINGS[kind]["family"]).get("batch_samples")
-        config = replace(AutoDecodeConfig(), epochs=1, lr_schedule="constant", compile="on" if fast else "off",
-                         batch_samples=batch_samples)
+    grid_config = MetaLearner(**method_settings(method, SETTINGS[kind]["family"])).config  # the grid's settings
+    if method in MODULATIONS:
+        config = replace(grid_config, epochs=1, lr_schedule="constant", compile="on" if fast else "off")
         latents = LatentTable(train.n_systems, 10)
         return model, config, lambda: meta_train(model, train, config, latents=latents, progress=False)
-    config = replace(baselines.BaselineConfig(), epochs=1)
+    config = replace(grid_config, epochs=1)
     return model, config, lambda: baselines.meta_train_baseline(method, model, train, config, progress=False)
 
 

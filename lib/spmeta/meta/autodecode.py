@@ -61,6 +61,10 @@ class AutoDecodeConfig:
     lr_adapt: float = 1e-2
     init: str = "mean"  # adaptation starts from z_avg ("mean") or from zero ("zero")
 
+    def samples_per_step(self, n_samples: int) -> int:
+        """How many of a system's ``n_samples`` samples one meta-training step uses."""
+        return min(self.batch_samples or n_samples, n_samples)
+
 
 class LatentTable(nn.Module):
     """The persistent codes of the training systems, ``codes``: (n_systems, d_z).
@@ -192,7 +196,7 @@ def meta_train(model: nn.Module, train: Samples, config: AutoDecodeConfig = Auto
     batch_size = min(config.batch_systems or train.n_systems, train.n_systems)
     if config.batch_samples is not None and config.batch_samples < 1:
         raise ValueError(f"batch_samples must be a positive integer or None; got {config.batch_samples}")
-    n_drawn = min(config.batch_samples or train.n_samples, train.n_samples)
+    n_drawn = config.samples_per_step(train.n_samples)
     if config.compile not in ("auto", "on", "off"):
         raise ValueError(f"compile must be 'auto', 'on' or 'off'; got {config.compile!r}")
     updates = config.epochs * -(-train.n_systems // batch_size) * (1 if config.simultaneous else config.outer_steps)
