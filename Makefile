@@ -66,7 +66,12 @@ build-quick: setup notebooks
 pages: chromium
 	$(BIN)/python -m pytest -q -m pages tests
 
-test: unit nbval build-quick pages
+# nbval and the -W build each execute every notebook in quick mode: they run side by side, one torch thread each
+# (two 2-thread torch processes on 2 cores slow each other down many times over), each one's output held until
+# it ends.
+test: unit
+	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j2 --output-sync=target nbval build-quick
+	$(MAKE) --no-print-directory pages
 
 clean:
 	rm -rf _build
