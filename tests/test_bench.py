@@ -160,9 +160,10 @@ def test_cli_quick_smoke_run_writes_provenance_and_table(tmp_path, capsys):
         record = json.loads((tmp_path / "mass_spring" / method / "seed0.json").read_text())
         assert record["status"] == "ok", record.get("reason")
         assert record["command"][:3] == ["python", "-m", "spmeta.bench"] and record["run"]["seed"] == 0
-        for key in ("commit", "versions", "config", "wall_s", "loss_curve", "per_system", "scale"):
+        for key in ("commit", "versions", "config", "wall_s", "cpu_s", "loss_curve", "per_system", "scale"):
             assert key in record, key
         assert len(record["per_system"]["eps_traj"]) == record["scale"]["n_test"]
+        assert 0 < record["cpu_s"] and 0 < record["train_s"] < record["wall_s"]
         assert 0 < record["metrics"]["eps_traj"] < 5 and record["metrics"]["eps_field"] > 0
         assert len(record["loss_curve"]) <= grid.MAX_CURVE_POINTS
     main(args)

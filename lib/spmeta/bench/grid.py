@@ -5,7 +5,7 @@ another latent dimension). It writes ``<out>/<family>/<method>/seed<k>.json`` (v
 ``<out>/<family>/<method>/<variant>/seed<k>.json``) atomically: a temporary file, then a rename, so a run killed
 half-way leaves nothing behind and a finished file is never half-written. A rerun skips finished files.
 
-Every file records the configuration, the command, the git commit, the seed, the wall time, the library
+Every file records the configuration, the command, the git commit, the seed, the wall and CPU times, the library
 versions, the metrics (averaged and per test system) and a downsampled loss curve. A diverged run is recorded
 as ``"status": "failed"`` with its reason, never as a number.
 
@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import torch
 
 from ..config import SCALES, Scale
@@ -192,6 +193,16 @@ def training_key(run: Run) -> tuple:
     return run.family, run.method, run.seed, run.scale, run.latent_dim, run.noise
 
 
+def _clock() -> np.ndarray:
+    """(wall, CPU) seconds now. CPU time (this process, all threads) leaves out waits for a busy machine's cores
+    and pauses, which the wall time of a background run includes."""
+    return np.array([time.perf_counter(), time.process_time()])
+
+
+def _times(spent: np.ndarray) -> dict:
+    return {"wall_s": float(spent[0]), "cpu_s": float(spent[1])}
+
+
 def run_group(runs: list[Run], progress: bool = False, command: list[str] | None = None,
               device: str = "cpu") -> Iterator[tuple[Run, dict]]:
     """Meta-train once for runs that share a :func:`training_key`, then adapt and evaluate each; yields
@@ -216,22 +227,22 @@ def run_group(runs: list[Run], progress: bool = False, command: list[str] | None
     datasets = {ood: make_dataset(family, n_train=scale.n_train, n_test=scale.n_test, n_traj=scale.n_traj,
                                   seed=first.seed, ood=ood, noise=first.noise)
                 for ood in sorted({False} | {r.ood for r in runs})}
-    start = time.perf_counter()
+    start = _clock()
     history: list[float] = []
     try:
         history = learner.fit(datasets[False].train, epochs=scale.epochs, progress=progress)
     except TrainingDiverged as error:
         for run in runs:
             yield run, {"run": dataclasses.asdict(run), **common, "status": "failed", "reason": str(error),
-                        "wall_s": time.perf_counter() - start, "loss_curve": _downsample(history)}
+                        **_times(_clock() - start), "loss_curve": _downsample(history)}
         return
-    train_s = time.perf_counter() - start
+    train = _clock() - start
     for run in runs:
         test = datasets[run.ood].test
-        adapt_start = time.perf_counter()
+        adapt_start = _clock()
         try:
             adapted = learner.adapt(test.support(run.shots, run.unit), steps=scale.adapt_steps)
-            adapt_s = time.perf_counter() - adapt_start
+            adapt_s = float((_clock() - adapt_start)[0])
             per_system = learner.evaluate(test, adapted, run.shots, run.unit, per_system=True)
             scores = aggregate_scores(per_system)
             if not all(math.isfinite(scores[k]) for k in ("eps_traj", "eps_field")):
@@ -239,12 +250,12 @@ def run_group(runs: list[Run], progress: bool = False, command: list[str] | None
                                        f"{scores['eps_traj']}, ε_field = {scores['eps_field']})")
         except TrainingDiverged as error:
             yield run, {"run": dataclasses.asdict(run), **common, "status": "failed", "reason": str(error),
-                        "wall_s": train_s + time.perf_counter() - adapt_start, "loss_curve": _downsample(history)}
+                        **_times(train + _clock() - adapt_start), "loss_curve": _downsample(history)}
             continue
         yield run, {"run": dataclasses.asdict(run), **common, "status": "ok",
                     "metrics": scores, "per_system": per_system,
-                    "test_mu": test.mu.tolist(), "wall_s": train_s + time.perf_counter() - adapt_start,
-                    "train_s": train_s, "adapt_s": adapt_s, "loss_curve": _downsample(history)}
+                    "test_mu": test.mu.tolist(), **_times(train + _clock() - adapt_start),
+                    "train_s": float(train[0]), "adapt_s": adapt_s, "loss_curve": _downsample(history)}
 
 
 def run_one(run: Run, progress: bool = False, command: list[str] | None = None, device: str = "cpu") -> dict:
