@@ -1,8 +1,9 @@
 """Checks of the built HTML pages in headless Chromium, with no network (run after the book build).
 
-For every page of the book: math is typeset by the vendored MathJax (no raw TeX left), every figure image
-loads with a non-zero size, widgets render, and no cell output holds a Python traceback. Run with
-``pytest -m pages`` after ``jupyter-book build``; ``make test`` does both. Where Chromium is missing and
+For every page of the book: math is typeset by the vendored MathJax (no raw TeX left), Markdown tables in cell
+outputs are rendered as tables, every figure image loads with a non-zero size, widgets render, and no cell
+output holds a Python traceback. Run with ``pytest -m pages`` after ``jupyter-book build``; ``make test`` does
+both. Where Chromium is missing and
 cannot be installed, the check is skipped with a message, except under ``CI=true``, where it must run.
 """
 import json
@@ -86,6 +87,8 @@ def test_page(browser, page):
     assert report["mjx"] >= report["math"], report
     for raw in ("$$", "\\(", "\\[", "\\begin{"):
         assert raw not in report["text"], f"raw TeX {raw!r} in the page text"
+    raw_tables = [line for line in report["text"].splitlines() if line.startswith("|") and line.endswith("|")]
+    assert not raw_tables, f"Markdown tables left as text: {raw_tables[:2]}"
     broken = [img["src"] for img in report["images"] if not img["ok"]]
     assert not broken, f"images that did not load: {broken}"
     assert report["tracebacks"] == 0, "a cell output contains a Python traceback"

@@ -20,8 +20,8 @@ __all__ = ["load_results", "summarize", "markdown_table", "format_cell", "METRIC
 
 #: Metric keys and their column titles.
 METRICS = {"eps_traj": "ε_traj", "eps_field": "ε_field", "eps_field_own": "ε_field (own box)", "ssim": "SSIM",
-           "energy_drift": "energy drift", "learned_energy_drift": "learned H̃ drift", "max_abs_dE_dt": "max |dE/dt|",
-           "max_rel_dE_dt": "max |dE/dt| (relative)", "min_dS_dt": "min dS/dt"}
+           "energy_drift": "energy drift", "learned_energy_drift": "learned H̃ drift", "max_abs_dE_dt": "max ∣dE/dt∣",
+           "max_rel_dE_dt": "max ∣dE/dt∣ (relative)", "min_dS_dt": "min dS/dt"}
 #: Structure checks are reported as the worst value over seeds, not as a mean.
 WORST = {"energy_drift": max, "learned_energy_drift": max, "max_abs_dE_dt": max, "max_rel_dE_dt": max, "min_dS_dt": min}
 
