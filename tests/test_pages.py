@@ -3,8 +3,8 @@
 For every page of the book: math is typeset by the vendored MathJax (no raw TeX left), Markdown tables in cell
 outputs are rendered as tables, every figure image loads with a non-zero size, widgets render, and no cell
 output holds a Python traceback. Run with ``pytest -m pages`` after ``jupyter-book build``; ``make test`` does
-both. Where Chromium is missing and
-cannot be installed, the check is skipped with a message, except under ``CI=true``, where it must run.
+both. Where Chromium is missing and cannot be installed, the check is skipped with a message, except under
+``CI=true``, where it must run.
 """
 import json
 import os
