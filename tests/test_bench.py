@@ -77,6 +77,10 @@ def test_non_finite_scores_are_recorded_as_failures(tmp_path, monkeypatch):
     run_grid([run], tmp_path, progress=False)
     record = json.loads(result_path(tmp_path, run).read_text())
     assert record["status"] == "failed" and "not finite" in record["reason"] and "metrics" not in record
+    # an older file that recorded such scores as "ok" is read as a failure too
+    grid._write_atomic(result_path(tmp_path, run), {**fake_record(run), "metrics": {"eps_traj": float("nan")}})
+    (loaded,) = table.load_results(tmp_path)
+    assert loaded["status"] == "failed" and "not finite" in loaded["reason"]
 
 
 def test_table_mean_std_over_seeds_and_best_in_bold(tmp_path):
@@ -93,12 +97,23 @@ def test_table_mean_std_over_seeds_and_best_in_bold(tmp_path):
 def test_ood_table_and_latent_figure_read_their_variants(tmp_path):
     from spmeta.bench.ablation import latent_figure, ood_table
 
-    for run, value in [(Run("pendulum", "svd", 0), 0.1), (Run("pendulum", "svd", 0, ood=True), 0.3),
-                       (Run("pendulum", "svd", 0, latent_dim=2), 0.2)]:
-        record = fake_record(run)
+    main, ood = ["main", "ood"], ["ood", "shots30", "shots30_ood"]  # trained_for: one training each
+    for run, value, trained_for in [
+            (Run("pendulum", "svd", 0), 0.1, main), (Run("pendulum", "svd", 0, ood=True), 0.3, main),
+            (Run("pendulum", "svd", 0, latent_dim=2), 0.2, ["dz2"]),
+            # maml: the main cell was trained apart from its OOD runs, so the 30-sample pair is compared
+            (Run("pendulum", "maml", 0), 0.5, ["main"]), (Run("pendulum", "maml", 0, ood=True), 0.9, ood),
+            (Run("pendulum", "maml", 0, shots=30, unit="samples"), 0.4, ood),
+            (Run("pendulum", "maml", 0, shots=30, unit="samples", ood=True), 1.6, ood),
+            # rank_one: no in-distribution run of the same training at all
+            (Run("pendulum", "rank_one", 0), 0.1, ["main"]), (Run("pendulum", "rank_one", 0, ood=True), 0.2, ["ood"])]:
+        record = {**fake_record(run), "trained_for": trained_for}
         record["metrics"] = {"eps_traj": value, "eps_field": value}
         grid._write_atomic(result_path(tmp_path, run), record)
-    assert "| pendulum | svd | 1.00e-01 | 3.00e-01 | 3.0× |" in ood_table(tmp_path, ["pendulum"])
+    text = ood_table(tmp_path, ["pendulum"])
+    assert "| pendulum | svd | 1 trajectory | 0 | 1.00e-01 | 3.00e-01 | 3.0× |" in text
+    assert "| pendulum | maml | 30 samples | 0 | 4.00e-01 | 1.60e+00 | 4.0× |" in text
+    assert "| pendulum | rank_one | no same-training pair | — | — | — | — |" in text
     fig = latent_figure(tmp_path, "pendulum", metrics=("eps_traj",))
     (line,) = fig.axes[0].lines[:1]
     assert list(line.get_xdata()) == [2, 10] and list(line.get_ydata()) == [0.2, 0.1]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .grid import FAMILIES, METHODS, Run, run_grid
+from .grid import FAMILIES, GRID_METHODS, METHODS, Run, run_grid
 from .table import METRICS, load_results, markdown_table, summarize
 
 
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     run = commands.add_parser("run", help="run grid cells (resumable: finished files are skipped)")
     run.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES, metavar="FAMILY",
                      help=f"default: all of {', '.join(FAMILIES)}")
-    run.add_argument("--methods", nargs="+", default=[m for m in METHODS if m != "fomaml"], choices=METHODS,
+    run.add_argument("--methods", nargs="+", default=list(GRID_METHODS), choices=METHODS,
                      metavar="METHOD", help=f"from {', '.join(METHODS)}; default: all but fomaml")
     run.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     run.add_argument("--scale", default="paper", choices=("quick", "book", "paper"))

@@ -5,6 +5,10 @@ in-distribution test systems, and the latent dimension.
     fig = shots_figure("results", "pendulum")
     Markdown(ood_table("results", ["pendulum", "mass_spring"]))
 
+A shots sweep and the OOD evaluation of one (family, method, seed) share one meta-training, and so does the main
+cell when it runs in the same command (a result file's ``trained_for`` lists the variants of its training).
+Out-of-distribution errors are compared with in-distribution ones from the same training only.
+
 See chapter 13 (book/13_results.md).
 """
 from __future__ import annotations
@@ -12,11 +16,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import plotting
+from ..systems import get_family
 from .grid import METHODS
-from .table import METRICS, format_cell, load_results, summarize
+from .table import METRICS, load_results, summarize
 
-__all__ = ["SHOTS", "LATENT_DIMS", "variant_summary", "has_results", "shots_variants", "shots_figure", "ood_table",
-           "latent_figure"]
+__all__ = ["SHOTS", "LATENT_DIMS", "variant_summary", "has_results", "shots_variants", "shots_figure",
+           "ood_comparison", "ood_table", "latent_figure"]
 
 #: The protocol's shots sweep, in (x, ẋ) samples, and the latent-dimension ablation (10 is the main grid).
 SHOTS = (1, 5, 10, 30, 100, 300)
@@ -77,27 +82,79 @@ def shots_figure(out: str | Path, family: str, metrics=("eps_traj", "eps_field")
                          family + (" (OOD)" if box == "ood" else ""), _methods_with(summaries, family))
 
 
-def ood_table(out: str | Path, families: list[str], metric: str = "eps_traj") -> str:
-    """Markdown: per family and method, ``metric`` on in-distribution test systems (the main grid, one support
-    trajectory) beside the out-of-distribution box (variant ``ood``), with their ratio."""
-    main, ood = variant_summary(out, ""), variant_summary(out, "ood")
-    lines = [f"| family | method | {METRICS[metric]} in distribution | out of distribution | ratio |",
-             "|---|---|---|---|---|"]
+def _ood_partners(family: str) -> list[tuple[str, str, str]]:
+    """(in-distribution variant, OOD variant, support) pairs that can share a meta-training, most direct first:
+    one trajectory (the main cell, or a shots point of one trajectory's length), then 30 samples."""
+    per_traj = get_family(family).n_steps
+    return [("", "ood", "1 trajectory"), (f"shots{per_traj}", "ood", "1 trajectory"),
+            ("shots30", "shots30_ood", "30 samples")]
+
+
+def ood_comparison(out: str | Path, families: list[str], metric: str = "eps_traj") -> list[dict]:
+    """Per family and method with out-of-distribution results: ``metric`` inside and outside the box, paired seed
+    by seed within one meta-training (see the module docstring), for the first pair of
+    :func:`_ood_partners` that has such seeds.
+
+    Returns dicts with ``family``, ``method``, ``support``, ``seeds`` and ``inside``, ``outside`` (means over
+    those seeds) and ``ratio`` (outside / inside); with no paired seed, ``support`` is None and the three
+    numbers are None."""
+    cache: dict[str, dict] = {}
+
+    def records(variant: str) -> dict:
+        if variant not in cache:
+            cache[variant] = {(r["run"]["family"], r["run"]["method"], r["run"]["seed"]): r
+                              for r in load_results(out, variant) if r["status"] == "ok"}
+        return cache[variant]
+
+    rows = []
     for family in families:
         for method in METHODS:
-            if (family, method) not in ood:
+            if not any(f == family and m == method for f, m, _ in records("ood")):
                 continue
-            a, b = main.get((family, method)), ood[family, method]
-            ratio = "—"
-            if a and metric in a["metrics"] and metric in b["metrics"]:
-                ratio = f"{b['metrics'][metric][0] / a['metrics'][metric][0]:.1f}×"
-            lines.append(f"| {family} | {method} | {format_cell(a, metric)} | {format_cell(b, metric)} | {ratio} |")
+            row = {"family": family, "method": method, "support": None, "seeds": [], "inside": None,
+                   "outside": None, "ratio": None}
+            for inside_variant, outside_variant, support in _ood_partners(family):
+                pairs = []
+                for (f, m, seed), outside in sorted(records(outside_variant).items()):
+                    inside = records(inside_variant).get((f, m, seed))
+                    if (f, m) == (family, method) and inside and metric in inside["metrics"] \
+                            and metric in outside["metrics"] \
+                            and (inside_variant or "main") in (outside.get("trained_for") or []):
+                        pairs.append((seed, inside["metrics"][metric], outside["metrics"][metric]))
+                if pairs:
+                    inside_mean = sum(p[1] for p in pairs) / len(pairs)
+                    outside_mean = sum(p[2] for p in pairs) / len(pairs)
+                    row.update(support=support, seeds=[p[0] for p in pairs], inside=inside_mean,
+                               outside=outside_mean, ratio=outside_mean / inside_mean)
+                    break
+            rows.append(row)
+    return rows
+
+
+def ood_table(out: str | Path, families: list[str], metric: str = "eps_traj") -> str:
+    """Markdown of :func:`ood_comparison`: per family and method, ``metric`` on in-distribution and
+    out-of-distribution test systems adapted from the same support after the same meta-training, and their
+    ratio (means over the paired seeds)."""
+    lines = [f"| family | method | support | seeds | {METRICS[metric]} in distribution | out of distribution | ratio |",
+             "|---|---|---|---|---|---|---|"]
+    for row in ood_comparison(out, families, metric):
+        if row["support"] is None:
+            lines.append(f"| {row['family']} | {row['method']} | no same-training pair | — | — | — | — |")
+            continue
+        seeds = ", ".join(map(str, row["seeds"]))
+        lines.append(f"| {row['family']} | {row['method']} | {row['support']} | {seeds} | {row['inside']:.2e} | "
+                     f"{row['outside']:.2e} | {row['ratio']:.1f}× |")
     return "\n".join(lines)
 
 
 def latent_figure(out: str | Path, family: str = "pendulum", metrics=("eps_traj", "eps_field")):
-    """Error against the latent dimension d_z (mean ± std over seeds), one line per method with ablation runs."""
-    summaries = [variant_summary(out, f"dz{d}" if d != 10 else "") for d in LATENT_DIMS]
+    """Error against the latent dimension d_z (mean ± std over seeds), one line per method with ablation runs.
+    The main grid's d_z = 10 points use only the seeds that the ablation runs have, so that every point of a
+    line averages the same seeds."""
+    runs = {d: load_results(out, f"dz{d}") for d in LATENT_DIMS if d != 10}
+    seeds = {r["run"]["seed"] for records in runs.values() for r in records}
+    runs[10] = [r for r in load_results(out) if r["run"]["seed"] in seeds]
+    summaries = [summarize(runs[d]) for d in LATENT_DIMS]
     ablated = [summary for d, summary in zip(LATENT_DIMS, summaries) if d != 10]
     fig = _sweep_figure(summaries, family, metrics, LATENT_DIMS, "latent dimension $d_z$", family,
                         _methods_with(ablated, family))

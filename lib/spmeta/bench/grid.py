@@ -37,13 +37,17 @@ from ..nn.modulation import MODULATIONS
 from ..systems import BUILTIN_FAMILIES, HamiltonianFamily, get_family
 from ..training import TrainingDiverged
 
-__all__ = ["Run", "METHODS", "FAMILIES", "method_settings", "infeasible", "training_key", "run_group", "run_one",
+__all__ = ["Run", "METHODS", "GRID_METHODS", "FAMILIES", "method_settings", "grid_network", "infeasible", "training_key", "run_group", "run_one",
            "run_grid", "result_path"]
 
 #: Method names of the grid: the modulations (auto-decoding) and the optimisation-based baselines.
 METHODS = ("shift", "film", "full_weight", "rank_one", "multi_rank", "svd") + BASELINES
+#: The main grid's ten methods: all but ``fomaml``, which is an option.
+GRID_METHODS = tuple(m for m in METHODS if m != "fomaml")
 FAMILIES = tuple(BUILTIN_FAMILIES)
 MAX_CURVE_POINTS = 200
+#: Scores a finished run must have finite; a run without them is recorded as a failure.
+FINITE_SCORES = ("eps_traj", "eps_field")
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,13 @@ def method_settings(method: str, family: str) -> dict:
     if model == "generic" and method in ("maml", "fomaml", "anil", "reptile"):
         return {"model": model, "method": method, "inner_lr": GENERIC_INNER_LR}
     return {"model": model, "method": method}
+
+
+def grid_network(method: str, family: str) -> torch.nn.Module:
+    """The network the grid trains for ``method`` on ``family`` (:func:`method_settings`), freshly initialised:
+    for a modulation, the modulated network with its hypernetwork and shared bases."""
+    settings = method_settings(method, family)
+    return MetaLearner(**settings)._build(get_family(family), modulated=method in MODULATIONS)
 
 
 def _git_commit() -> str:
@@ -245,7 +256,7 @@ def run_group(runs: list[Run], progress: bool = False, command: list[str] | None
             adapt_s = float((_clock() - adapt_start)[0])
             per_system = learner.evaluate(test, adapted, run.shots, run.unit, per_system=True)
             scores = aggregate_scores(per_system)
-            if not all(math.isfinite(scores[k]) for k in ("eps_traj", "eps_field")):
+            if not all(math.isfinite(scores[k]) for k in FINITE_SCORES):
                 raise TrainingDiverged(f"the adapted models' rollouts or fields are not finite (ε_traj = "
                                        f"{scores['eps_traj']}, ε_field = {scores['eps_field']})")
         except TrainingDiverged as error:

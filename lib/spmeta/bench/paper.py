@@ -1,9 +1,12 @@
 """The paper's reported numbers, as far as they are known, each labelled with the version it comes from.
 
 Only these values are known (the v1 full tables were not available); no gap is filled. ``v1``: paper version 1
-(15 August 2025), Table 1, plain relative errors. ``icml``: the ICML 2026 version's table, transcribed as
-×10⁻² and stored here as plain relative errors. Method names are the library's (``rank_one`` is the paper's RO,
-or "RO (MR-1)"; ``svd`` is SVD(5); ``full_weight`` is FW (CoDA)); the paper's MR in v1 has no stated rank.
+(15 August 2025), Table 1, printed as plain decimals and read as plain relative errors (our reading: the paper
+does not say whether they carry the ICML table's ×10⁻²). v1's fourth known value, 2.227 for ANIL on the
+pendulum, is left out: its metric is not named. ``icml``: the ICML 2026 version's table, transcribed as ×10⁻²
+and stored here as plain relative errors. Method names are the library's (``rank_one`` is the paper's RO, or
+"RO (MR-1)"; ``svd`` is SVD(5); ``full_weight`` is FW (CoDA)). v1's MR, with no stated rank, is put beside
+``multi_rank``, though it may be closer to the SVD-like modulation (chapter 06).
 
 See chapter 13 (book/13_results.md).
 """

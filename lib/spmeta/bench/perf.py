@@ -38,7 +38,7 @@ from ..meta.autodecode import AutoDecodeConfig, LatentTable, adapt, meta_train
 from ..nn.modulation import MODULATIONS
 from ..systems import get_family
 from ..learner import MetaLearner
-from .grid import METHODS, _git_commit, _versions, _write_atomic, method_settings
+from .grid import METHODS, _git_commit, _versions, _write_atomic, grid_network, method_settings
 
 __all__ = ["sgemm_peak", "measure", "epoch_evaluations", "loss_gradient_flops", "main_perf"]
 
@@ -61,8 +61,7 @@ def sgemm_peak(n: int = 2048, repeats: int = 10) -> float:
 
 def _build(kind: str, method: str, gradient: str = "autograd") -> torch.nn.Module:
     """The float32 network the grid trains for ``method`` on the kind's family (``method_settings``)."""
-    family = get_family(SETTINGS[kind]["family"])
-    net = MetaLearner(**method_settings(method, family.name))._build(family, modulated=method in MODULATIONS)
+    net = grid_network(method, SETTINGS[kind]["family"])
     net.gradient_mode = gradient
     return net.float()
 

@@ -14,7 +14,7 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
-from .grid import FAMILIES, METHODS
+from .grid import FAMILIES, FINITE_SCORES, METHODS
 
 __all__ = ["load_results", "summarize", "markdown_table", "format_cell", "METRICS", "WORST"]
 
@@ -27,7 +27,10 @@ WORST = {"energy_drift": max, "learned_energy_drift": max, "max_abs_dE_dt": max,
 
 
 def load_results(out: str | Path = "results", variant: str = "") -> list[dict]:
-    """All records of one variant ('' is the main grid: ``<out>/<family>/<method>/seed<k>.json``)."""
+    """All records of one variant ('' is the main grid: ``<out>/<family>/<method>/seed<k>.json``).
+
+    A record marked ``ok`` whose ε_traj or ε_field is not finite (files written before the grid checked this)
+    is read as a failure, as the grid records such runs now."""
     records = []
     for family_dir in sorted(Path(out).glob("*/")):
         if family_dir.name not in FAMILIES:
@@ -37,6 +40,10 @@ def load_results(out: str | Path = "results", variant: str = "") -> list[dict]:
             for path in sorted(folder.glob("seed*.json")):
                 record = json.loads(path.read_text())
                 record["path"] = str(path)
+                scores = record.get("metrics", {})
+                if record["status"] == "ok" and not all(math.isfinite(scores.get(k, 0.0)) for k in FINITE_SCORES):
+                    record.update(status="failed", reason="the adapted models' rollouts or fields are not finite")
+                    del record["metrics"]
                 records.append(record)
     return records
 

@@ -3,8 +3,8 @@
 Two scalar networks give the energy E(x) and the entropy S(x). The operators are assembled from their
 gradients in one of two ways.
 
-``construction="projection"`` (the default; the form of neural metriplectic systems, Gruber et al., 2025),
-with the orthogonal projector P_v = I − v vᵀ/‖v‖² onto the complement of v:
+``construction="projection"`` (the default; the book's own choice, in the spirit of the neural metriplectic
+systems of Gruber et al., 2025), with the orthogonal projector P_v = I − v vᵀ/‖v‖² onto the complement of v:
 
 - L = P_S A P_S with a learnable constant skew matrix A and P_S = P_{∇S}: L is skew and L∇S = 0;
 - M = P_E C Cᵀ P_E with C(x) ∈ R^{n×r} from a small network and P_E = P_{∇E}: M is symmetric PSD and

@@ -42,8 +42,8 @@ ACTIVATION_DERIVATIVES: dict[str, Callable[[Tensor], Tensor]] = {
 #: The book's base-network activation. The paper does not name one; tanh (bounded) flattens H̃ outside the
 #: training energies and its field dies away there, GELU extrapolates (chapters 02 and 07).
 DEFAULT_ACTIVATION = "gelu"
-#: The GENERIC networks' activation: their field points stay inside the training box (nothing to extrapolate),
-#: and briefly trained GELU energy networks let RK4 rollouts run away on the damped oscillator (chapter 04).
+#: The activation of the GFINN construction, as in the GFINN code. The projection construction uses GELU: its
+#: bounded friction factor keeps the field bounded, so rollouts cannot run away (chapter 04).
 GENERIC_ACTIVATION = "tanh"
 
 __all__ = ["MLP", "ACTIVATIONS", "ACTIVATION_DERIVATIVES", "DEFAULT_ACTIVATION", "GENERIC_ACTIVATION",
