@@ -40,7 +40,7 @@ from ..systems import get_family
 from ..learner import MetaLearner
 from .grid import METHODS, _git_commit, _versions, _write_atomic, grid_network, method_settings
 
-__all__ = ["sgemm_peak", "measure", "epoch_evaluations", "loss_gradient_flops", "main_perf"]
+__all__ = ["sgemm_peak", "measure", "fast_vs_reference", "epoch_evaluations", "loss_gradient_flops", "main_perf"]
 
 PERF_METHODS = tuple(m for m in METHODS if m != "scratch")  # Scratch has no meta-training epoch
 QUICK_METHODS = ("rank_one", "svd", "maml", "reptile")  # one of each code path, for the CI smoke run
@@ -121,6 +121,24 @@ def _median_time(step, repeats: int) -> float:
     return statistics.median(times)
 
 
+def fast_vs_reference(kind: str, train: Samples, repeats: int = 5) -> dict:
+    """A rank-one epoch on ``train`` by the fast path (explicit input gradients, compiled) and by the reference
+    (autograd double backward), timed side by side, interleaved, after one untimed warm-up each (the fast path
+    compiles there). Returns the medians ``fast_ms``, ``reference_ms`` and ``speedup``."""
+    runners = {name: _epoch_runner(kind, "rank_one", train, fast)[2]
+               for name, fast in (("fast", True), ("reference", False))}
+    for run in runners.values():
+        run()
+    times = {name: [] for name in runners}
+    for _ in range(repeats):
+        for name, run in runners.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    fast, ref = statistics.median(times["fast"]), statistics.median(times["reference"])
+    return {"fast_ms": 1e3 * fast, "reference_ms": 1e3 * ref, "speedup": ref / fast}
+
+
 def _saved_tensor_mb(model, train: Samples, modulated: bool) -> float:
     """Memory autograd keeps for the backward of one loss evaluation on a batch of 10 systems (MB)."""
     total = 0
@@ -189,20 +207,8 @@ def measure(kinds=("hnn", "generic"), methods=PERF_METHODS, n_systems: int = 70,
             "adapt_s": _adapt_seconds(kind, method, train),
             "n_parameters": sum(p.numel() for p in model.parameters()),
         }
-    for kind in kinds:  # the fast path against the reference, interleaved on the same data
-        runners = {name: _epoch_runner(kind, "rank_one", data[kind], fast)[2]
-                   for name, fast in (("fast", True), ("reference", False))}
-        for run in runners.values():
-            run()
-        times = {g: [] for g in runners}
-        for _ in range(repeats):
-            for g, run in runners.items():
-                start = time.perf_counter()
-                run()
-                times[g].append(time.perf_counter() - start)
-        fast, ref = statistics.median(times["fast"]), statistics.median(times["reference"])
-        record["fast_vs_reference"][kind] = {"fast_ms": 1e3 * fast, "reference_ms": 1e3 * ref,
-                                             "speedup": ref / fast}
+    for kind in kinds:
+        record["fast_vs_reference"][kind] = fast_vs_reference(kind, data[kind], repeats)
     base = data["hnn" if "hnn" in kinds else kinds[0]]
     kind = "hnn" if "hnn" in kinds else kinds[0]
     points = []
