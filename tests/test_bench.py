@@ -101,6 +101,7 @@ def test_ood_table_and_latent_figure_read_their_variants(tmp_path):
     for run, value, trained_for in [
             (Run("pendulum", "svd", 0), 0.1, main), (Run("pendulum", "svd", 0, ood=True), 0.3, main),
             (Run("pendulum", "svd", 0, latent_dim=2), 0.2, ["dz2"]),
+            (Run("pendulum", "svd", 1), 0.9, ["main"]),  # a seed the ablation lacks: not in its d_z = 10 point
             # maml: the main cell was trained apart from its OOD runs, so the 30-sample pair is compared
             (Run("pendulum", "maml", 0), 0.5, ["main"]), (Run("pendulum", "maml", 0, ood=True), 0.9, ood),
             (Run("pendulum", "maml", 0, shots=30, unit="samples"), 0.4, ood),
