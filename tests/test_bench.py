@@ -197,7 +197,9 @@ def test_perf_quick_smoke_run(tmp_path, capsys):
     assert record["quick"] and record["sgemm_gflops"] > 0
     for m in record["methods"].values():
         assert m["epoch_ms"] > 0 and m["epoch_gflop"] > 0 and m["memory_mb"] > 0 and m["adapt_s"] > 0
-        assert 0 < m["peak_ratio"] < 1, m  # an epoch cannot beat the sgemm peak
+        # the derived figures follow from the measured ones (no speed target: that is `bench perf`'s job)
+        assert m["gflops"] == pytest.approx(m["epoch_gflop"] / (m["epoch_ms"] / 1e3))
+        assert m["peak_ratio"] == pytest.approx(m["gflops"] / record["sgemm_gflops"])
     assert set(record["fast_vs_reference"]) == {"hnn", "generic"}
     assert record["scaling"]["K"] == [10, 20] and record["paper_grid"]["hours"] > 0
     assert "speed-up" in capsys.readouterr().out

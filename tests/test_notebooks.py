@@ -1,4 +1,5 @@
 """book/*.md is the source of truth; notebooks/*.ipynb must be generated from it, in sync and stripped."""
+import ast
 from pathlib import Path
 
 import jupytext
@@ -43,5 +44,11 @@ def test_chapter_template(chapter):
     else:
         assert "\n# " in text, "a page needs a title"
     assert "colab.research.google.com/github/" in text and f"notebooks/{chapter.stem}.ipynb" in text
-    assert "assert " in text and "use_book_style()" in text
+    assert "use_book_style()" in text
+    cells = jupytext.read(chapter).cells
+    heading = [i for i, c in enumerate(cells) if c.cell_type == "markdown" and "\n## Checks" in "\n" + c.source]
+    assert heading, "a chapter needs a '## Checks' section"
+    check = next((c for c in cells[heading[0] + 1:] if c.cell_type == "code"), None)
+    assert check is not None and any(isinstance(node, ast.Assert) for node in ast.walk(ast.parse(check.source))), \
+        "the code cell after '## Checks' must assert something"
     assert "os.environ" not in text, "chapters read sizes from spmeta.config, never the environment"
