@@ -162,6 +162,34 @@ def test_metalearner_runs_every_method(data, kwargs):
         adapted.system_field(data.test.n_systems)
 
 
+def test_evaluate_scores_the_query_of_the_support_it_was_adapted_on(data):
+    learner = spmeta.MetaLearner(model="hnn", modulation="shift", latent_dim=3, width=16, depth=2, epochs=2,
+                                 dtype=torch.float64)
+    learner.fit(data.train, progress=False)
+    adapted = learner.adapt(data.test.support(shots=2), steps=2)
+    assert adapted.support == (2, "trajectories")
+    default, explicit = learner.evaluate(data.test, adapted), learner.evaluate(data.test, adapted, shots=2)
+    assert default == explicit  # the default query is the one this support leaves, not the 1-trajectory one
+    with pytest.raises(ValueError, match="adapted on a support of 2 trajectories"):
+        learner.evaluate(data.test, adapted, shots=1)
+    with pytest.raises(ValueError, match="adapted systems"):
+        learner.evaluate(data.test, spmeta.learner.Adapted(adapted.field, data.test.n_systems + 1))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: spmeta.make_dataset("mass_spring"), "needs a Family"),
+    (lambda: spmeta.make_dataset(spmeta.get_family("mass_spring"), n_train=0), "n_train must be an integer"),
+    (lambda: spmeta.make_dataset(spmeta.get_family("mass_spring"), noise=float("nan")), "noise must be finite"),
+    (lambda: spmeta.make_dataset(spmeta.get_family("mass_spring"), n_train=2, n_test=1, n_traj=2).test.support(
+        shots=2), "leave no query"),
+    (lambda: spmeta.MetaLearner(model="hnn", modulation="shift").adapt(None), "call fit"),
+    (lambda: spmeta.MetaLearner(model="hnn", modulation="shift", init="avg"), "init"),
+])
+def test_bad_input_fails_early_with_a_clear_message(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
 def test_metalearner_adaptation_lowers_the_trajectory_error():
     """Adapting the codes on one support trajectory beats z_avg on a family of very different stiffnesses."""
     def H(x, mu):

@@ -125,6 +125,14 @@ def test_user_sampler_with_parameters():
     assert torch.equal(family.sample_initial_conditions(2, torch.tensor([1.5])), torch.full((2, 2), 1.5,
                                                                                               dtype=torch.float64))
 
+    def scaled(n, gen, scale=0.5):  # a defaulted third parameter is the sampler's own, not μ
+        return scale * torch.ones(n, 2, dtype=torch.float64)
+
+    family = spmeta.HamiltonianFamily("custom", H, dim=1, param_ranges={"k": (1, 2)}, t_span=(0, 1), n_steps=3,
+                                      ic_sampler=scaled)
+    assert torch.equal(family.sample_initial_conditions(2, torch.tensor([1.5])), torch.full((2, 2), 0.5,
+                                                                                              dtype=torch.float64))
+
 
 # --- bad input -------------------------------------------------------------------------------------------
 def _spring(**changes):

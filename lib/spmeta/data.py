@@ -8,6 +8,7 @@ See chapter 05 (book/05_learning_families.md).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -21,11 +22,15 @@ __all__ = ["Trajectories", "Samples", "Dataset", "make_dataset"]
 
 @dataclass(frozen=True)
 class Samples:
-    """(x, ẋ) samples of K systems: x, xdot: (K, N, n); mu: (K, n_mu) (never shown to a model)."""
+    """(x, ẋ) samples of K systems: x, xdot: (K, N, n); mu: (K, n_mu) (never shown to a model).
+
+    ``support`` is ``(shots, unit)`` for samples that :meth:`Trajectories.support` drew (None otherwise), so that
+    :meth:`~spmeta.MetaLearner.evaluate` scores the query that this support leaves."""
 
     x: Tensor
     xdot: Tensor
     mu: Tensor
+    support: tuple[int, str] | None = None
 
     @property
     def n_systems(self) -> int:
@@ -37,7 +42,7 @@ class Samples:
 
     def __getitem__(self, systems) -> "Samples":
         """The samples of some systems: an index, slice or index tensor over the K systems."""
-        return Samples(self.x[systems], self.xdot[systems], self.mu[systems])
+        return Samples(self.x[systems], self.xdot[systems], self.mu[systems], self.support)
 
 
 @dataclass(frozen=True)
@@ -81,8 +86,8 @@ class Trajectories:
         n_traj = self._n_support_traj(shots, unit)
         samples = Trajectories(self.family, self.mu, self.t, self.X[:, :n_traj], self.Xdot[:, :n_traj]).samples()
         if unit == "samples":
-            samples = Samples(samples.x[:, :shots], samples.xdot[:, :shots], self.mu)
-        return samples
+            return Samples(samples.x[:, :shots], samples.xdot[:, :shots], self.mu, (shots, unit))
+        return Samples(samples.x, samples.xdot, self.mu, (shots, unit))
 
     def query(self, shots: int = 1, unit: str = "trajectories") -> "Trajectories":
         """The trajectories that no support of the same size touches: (K, B − b, T, n)."""
@@ -121,8 +126,11 @@ def make_dataset(family: Family, n_train: int = 70, n_test: int = 10, n_traj: in
     for what, value, minimum in (("n_train", n_train, 1), ("n_test", n_test, 0), ("n_traj", n_traj, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise ValueError(f"{what} must be an integer >= {minimum}; got {value!r}")
-    if noise < 0:
-        raise ValueError(f"noise must be >= 0; got {noise}")
+    if not isinstance(family, Family):
+        raise ValueError(f"make_dataset needs a Family, e.g. spmeta.get_family({family!r}); "
+                         f"got a {type(family).__name__}")
+    if not (math.isfinite(noise) and noise >= 0):
+        raise ValueError(f"noise must be finite and >= 0; got {noise}")
     gen = as_generator(seed)
     mu_train = family.sample_params(n_train, gen)
     mu_test = family.sample_params(n_test, gen, ood=ood) if n_test else mu_train[:0]

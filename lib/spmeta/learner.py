@@ -53,6 +53,7 @@ class Adapted:
     latents: Tensor | None = None
     gradients: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None
     energy: Callable[[Tensor], Tensor] | None = None
+    support: tuple[int, str] | None = None  # (shots, unit) of the support it was fitted on, where known
 
     def system_field(self, k: int) -> Callable[[Tensor], Tensor]:
         """The field of test system k alone, for plots: x: (..., n) -> (..., n)."""
@@ -176,7 +177,7 @@ class MetaLearner:
             raise ValueError(f"data have states of length {samples.x.shape[-1]}; the learner was fitted on "
                              f"{self.family.name!r} with states of length {self.family.state_dim}")
         dtype = dtype or self.dtype
-        return Samples(samples.x.to(dtype), samples.xdot.to(dtype), samples.mu)
+        return Samples(samples.x.to(dtype), samples.xdot.to(dtype), samples.mu, samples.support)
 
     # -- the three verbs -------------------------------------------------------------------------------
     def fit(self, train: Trajectories, epochs: int | None = None, progress: bool = True) -> list[float]:
@@ -205,17 +206,21 @@ class MetaLearner:
 
         Auto-decoding fits only the latent codes, from z_avg (``init="mean"``) or zero (``init="zero"``);
         the baselines take ``steps`` SGD steps on their parameters (Scratch: Adam from a fresh network).
+        The result remembers which support it was fitted on (``Adapted.support``).
         """
         if self.net is None:
             raise ValueError("call fit() before adapt()")
         support = self._samples(support, torch.float64)  # adaptation and evaluation run in float64
+        adapted = self._adapt(support, steps, init, lr)
+        adapted.support = support.support
+        return adapted
+
+    def _adapt(self, support: Samples, steps: int | None, init: str | None, lr: float | None) -> Adapted:
         steps = steps if steps is not None else self.config.adapt_steps
         net64 = copy.deepcopy(self.net).cpu().double()
         if self.method == "autodecode":
             config = dataclasses.replace(self.config, adapt_steps=steps, **({"init": init} if init else {}),
                                          **({"lr_adapt": lr} if lr else {}))
-            if config.init not in ("mean", "zero"):
-                raise ValueError(f"init must be 'mean' or 'zero'; got {config.init!r}")
             z0 = self.latents.mean().cpu().double() if config.init == "mean" else torch.zeros(self.latent_dim,
                                                                                        dtype=torch.float64)
             z, history = adapt(net64, support, z0, config)
@@ -223,7 +228,8 @@ class MetaLearner:
             return Adapted(field=lambda x: net64(x, z), n_systems=support.n_systems, history=history, latents=z,
                            gradients=gradients, energy=lambda x: _energy(net64)(x, z))
         if self.method == "scratch":
-            models = baselines.scratch(lambda: self._build(self.family, False).double(), support, steps)
+            models = baselines.scratch(lambda: self._build(self.family, False).double(), support, steps,
+                                       **({"lr": lr} if lr else {}))
             return _one_model_per_system(models, support.n_systems)
         names = baselines.head_names(net64) if self.method == "anil" else None
         params = dict(net64.named_parameters())
@@ -233,9 +239,13 @@ class MetaLearner:
                    for k in range(support.n_systems)]
         return _one_model_per_system([baselines.adapted_copy(net64, p) for p in adapted], support.n_systems)
 
-    def evaluate(self, test: Trajectories, adapted: Adapted, shots: int = 1, unit: str = "trajectories",
+    def evaluate(self, test: Trajectories, adapted: Adapted, shots: int | None = None, unit: str | None = None,
                  substeps: int = 10, per_system: bool = False) -> dict:
         """Score adapted models on the test systems' query trajectories and on the field points.
+
+        The query is what the support ``(shots, unit)`` leaves: by default the support ``adapted`` was fitted on
+        (one trajectory if that is not known); a different one raises, since its query would overlap the
+        support.
 
         Returns a dict with ``eps_traj``, ``eps_field`` (and ``ssim`` for 2-D states), averaged over the test
         systems, ``eps_field_own`` (ε_field on each test system's own field points, from its own states instead of
@@ -248,7 +258,15 @@ class MetaLearner:
         """
         if self.family is None:
             raise ValueError("call fit() before evaluate()")
-        query = test.query(shots, unit)
+        if adapted.n_systems != test.n_systems:
+            raise ValueError(f"{adapted.n_systems} adapted systems for {test.n_systems} test systems")
+        fitted_on = adapted.support or (1, "trajectories")
+        asked = (shots if shots is not None else fitted_on[0], unit or fitted_on[1])
+        if adapted.support and asked != adapted.support:
+            raise ValueError(f"the models were adapted on a support of {adapted.support[0]} {adapted.support[1]}; "
+                             f"evaluating the query of {asked[0]} {asked[1]} would score other trajectories or "
+                             "the support itself")
+        query = test.query(*asked)
         family = test.family
         K = test.n_systems
         x0 = query.X[:, :, 0].double()  # (K, B, n)

@@ -87,7 +87,8 @@ def format_cell(entry: dict | None, metric: str) -> str:
 def markdown_table(summary: dict, metric: str, families: tuple[str, ...] | None = None,
                    methods: tuple[str, ...] | None = None, bold_best: bool = True) -> str:
     """A methods × families markdown table of ``metric`` (mean ± std over seeds); the best mean per family
-    is bold (lowest, or highest for SSIM)."""
+    is bold (lowest, or highest for SSIM; structure checks, :data:`WORST`, have no best)."""
+    bold_best = bold_best and metric not in WORST
     families = families or tuple(f for f in FAMILIES if any(k[0] == f for k in summary))
     methods = methods or tuple(m for m in METHODS if any(k[1] == m for k in summary))
     best = {}

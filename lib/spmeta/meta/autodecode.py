@@ -61,6 +61,27 @@ class AutoDecodeConfig:
     lr_adapt: float = 1e-2
     init: str = "mean"  # adaptation starts from z_avg ("mean") or from zero ("zero")
 
+    def __post_init__(self):
+        counts = {"epochs": 0, "inner_steps": 0, "outer_steps": 0 if self.simultaneous else 1, "adapt_steps": 0}
+        for name, minimum in counts.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+        for name in ("batch_systems", "batch_samples"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive integer or None; got {value!r}")
+        for name in ("lr_base", "lr_latent", "lr_adapt"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive; got {getattr(self, name)!r}")
+        for name in ("lambda_z", "lambda_phi", "lambda_orth"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0; got {getattr(self, name)!r}")
+        for name, valid in (("compile", ("auto", "on", "off")), ("lr_schedule", ("constant", "cosine")),
+                            ("init", ("mean", "zero"))):
+            if getattr(self, name) not in valid:
+                raise ValueError(f"{name} must be one of {valid}; got {getattr(self, name)!r}")
+
     def samples_per_step(self, n_samples: int) -> int:
         """How many of a system's ``n_samples`` samples one meta-training step uses."""
         return min(self.batch_samples or n_samples, n_samples)
@@ -191,18 +212,10 @@ def meta_train(model: nn.Module, train: Samples, config: AutoDecodeConfig = Auto
             with torch.no_grad():
                 latents.codes[keep] = before[keep]
 
-    if config.batch_systems is not None and config.batch_systems < 1:
-        raise ValueError(f"batch_systems must be a positive integer or None; got {config.batch_systems}")
     batch_size = min(config.batch_systems or train.n_systems, train.n_systems)
-    if config.batch_samples is not None and config.batch_samples < 1:
-        raise ValueError(f"batch_samples must be a positive integer or None; got {config.batch_samples}")
     n_drawn = config.samples_per_step(train.n_samples)
-    if config.compile not in ("auto", "on", "off"):
-        raise ValueError(f"compile must be 'auto', 'on' or 'off'; got {config.compile!r}")
     updates = config.epochs * -(-train.n_systems // batch_size) * (1 if config.simultaneous else config.outer_steps)
     losses = _Loss(model, config.compile == "on" or (config.compile == "auto" and updates >= COMPILE_MIN_UPDATES))
-    if config.lr_schedule not in ("constant", "cosine"):
-        raise ValueError(f"lr_schedule must be 'constant' or 'cosine'; got {config.lr_schedule!r}")
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(opt_base, config.epochs)
                  if config.lr_schedule == "cosine" else None)
     gen = torch.Generator().manual_seed(seed)

@@ -1,8 +1,9 @@
 """Optimisation-based baselines: Scratch, MAML (second- and first-order), ANIL and Reptile.
 
 All of them work on an *unmodulated* model (HNN or GenericNet) through ``torch.func.functional_call``, so the
-same module serves every task with its own parameter set. A task is one training system: its first
-``n_support`` samples are the inner loop's support and the rest its query, as at test time.
+same module serves every task with its own parameter set. A task is one training system: for MAML, FOMAML and
+ANIL its first ``n_support`` samples are the inner loop's support and the rest its query, as at test time;
+Reptile has no query and takes its inner steps on all the task's samples.
 
 - **Scratch**: a fresh network per test system, trained on its support only.
 - **MAML** (Finn et al., 2017): θ' = θ − α∇_θ L_support(θ) for a few steps; the outer loss L_query(θ')

@@ -59,7 +59,7 @@ class HNN(nn.Module):
         return 2 * self.dim
 
     def hamiltonian(self, x: Tensor, z: Tensor | None = None) -> Tensor:
-        """The learned energy H̃(x; z). x: (..., 2d) (with z: (K, N, 2d)) -> (...)."""
+        """The learned energy H̃(x; z). x: (..., 2d), or (K, N, 2d) with codes z: (K, d_z) -> (...)."""
         check_state(x, self.state_dim, f"HNN(dim={self.dim})")
         return evaluate_scalar(self.hamiltonian_net, x, z)
 

@@ -77,7 +77,8 @@ def explicit_input_gradient(weights, pre_activations: list[Tensor], derivative: 
 class MLP(nn.Module):
     """in_dim → width → … → width → out_dim, with ``depth`` hidden layers and an activation after each.
 
-    The protocol's base network is ``MLP(2d, 1, width=100, depth=3)``: four linear maps, GELU.
+    The book's base network is ``MLP(2d, 1, width=100, depth=3)``: four linear maps, GELU (the written protocol's
+    tanh is ``activation="tanh"``; book/protocol.md says why the book departs from it).
 
     Args:
         in_dim, out_dim: input and output sizes.

@@ -170,7 +170,7 @@ class SVDLike(Modulation):
         """‖UᵀU − I‖_F + ‖VᵀV − I‖_F (on the smaller Gram matrix when a basis has more vectors than rows)."""
         def gram_error(m: Tensor) -> Tensor:
             g = m.mT @ m if m.shape[0] >= m.shape[1] else m @ m.mT
-            return (g - torch.eye(g.shape[0], dtype=m.dtype)).norm()
+            return (g - torch.eye(g.shape[0], dtype=m.dtype, device=m.device)).norm()
         return gram_error(self.U) + gram_error(self.V)
 
 

@@ -43,7 +43,7 @@ def _check_box(box: Mapping[str, tuple[float, float]], what: str, positive: froz
         if not (math.isfinite(lo) and math.isfinite(hi)) or lo >= hi:
             raise ValueError(f"{what}[{key!r}] = ({lo}, {hi}): the lower bound must be finite and below the upper")
         if key in positive and lo <= 0:
-            raise ValueError(f"{what}[{key!r}] = ({lo}, {hi}): {key!r} is a mass or length and must be positive")
+            raise ValueError(f"{what}[{key!r}] = ({lo}, {hi}): {key!r} must be positive")
         checked[key] = (lo, hi)
     return checked
 
@@ -188,7 +188,9 @@ class Family:
                 direction = direction / direction.norm(dim=-1, keepdim=True)
             r0, r1 = self.ic_radius
             return (r0 + (r1 - r0) * torch.rand(n, 1, generator=gen, dtype=torch.float64)) * direction
-        takes_mu = len(inspect.signature(self.ic_sampler).parameters) >= 3
+        required = [p for p in inspect.signature(self.ic_sampler).parameters.values()
+                    if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        takes_mu = len(required) >= 3  # f(n, generator, mu); a defaulted third parameter is not μ
         x0 = self.ic_sampler(n, gen, mu) if takes_mu else self.ic_sampler(n, gen)
         x0 = torch.as_tensor(x0, dtype=torch.float64)
         if x0.shape != (n, self.state_dim):
