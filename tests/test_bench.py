@@ -43,6 +43,41 @@ def test_killed_grid_resumes_without_redoing_or_losing_runs(tmp_path, monkeypatc
     assert run_grid(runs, tmp_path, progress=False) == []  # a third run has nothing to do
 
 
+def test_kill_during_a_write_keeps_the_finished_files(tmp_path, monkeypatch):
+    runs = [Run("mass_spring", "rank_one", s, scale="quick") for s in (0, 1, 2)]
+    monkeypatch.setattr(grid, "run_group", lambda group, **_: ((r, fake_record(r)) for r in group))
+    dump, writes = grid.json.dump, []
+
+    def dies_on_the_third_write(obj, f, **kwargs):
+        writes.append(obj)
+        if len(writes) == 3:
+            f.write('{"status": "ok", "metr')
+            raise KeyboardInterrupt  # killed half-way through writing the third file
+        dump(obj, f, **kwargs)
+
+    monkeypatch.setattr(grid.json, "dump", dies_on_the_third_write)
+    with pytest.raises(KeyboardInterrupt):
+        run_grid(runs, tmp_path, progress=False)
+    assert sorted(tmp_path.rglob("*.json")) == sorted(result_path(tmp_path, r) for r in runs[:2])
+    assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob("*.json.*"))
+    assert [json.loads(result_path(tmp_path, r).read_text()) for r in runs[:2]] == [fake_record(r) for r in runs[:2]]
+    monkeypatch.setattr(grid.json, "dump", dump)
+    assert run_grid(runs, tmp_path, progress=False) == [result_path(tmp_path, runs[2])]  # the rerun finishes it
+
+
+def test_retry_failed_reruns_failures_only(tmp_path, monkeypatch):
+    ok, failed = Run("mass_spring", "rank_one", 0, scale="quick"), Run("mass_spring", "rank_one", 1, scale="quick")
+    grid._write_atomic(result_path(tmp_path, ok), fake_record(ok))
+    grid._write_atomic(result_path(tmp_path, failed), {**fake_record(failed), "status": "failed", "reason": "nan"})
+    before = result_path(tmp_path, ok).read_text()
+    rerun = []
+    monkeypatch.setattr(grid, "run_group", lambda group, **_: ((r, rerun.append(r) or fake_record(r)) for r in group))
+    assert run_grid([ok, failed], tmp_path, progress=False) == [] and rerun == []  # a failure is a finished run
+    assert run_grid([ok, failed], tmp_path, progress=False, retry_failed=True) == [result_path(tmp_path, failed)]
+    assert rerun == [failed] and result_path(tmp_path, ok).read_text() == before
+    assert json.loads(result_path(tmp_path, failed).read_text())["status"] == "ok"
+
+
 def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
     path = tmp_path / "f" / "m" / "seed0.json"
 

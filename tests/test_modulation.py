@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spmeta.models import HNN, GenericNet
+from spmeta.models.generic import CONSTRUCTIONS
 from spmeta.nn.modulated import ModulatedMLP
 from spmeta.nn.modulation import MODULATIONS, Hypernetwork, make_modulation
 
@@ -112,13 +113,14 @@ def test_modulated_hnn_is_hamiltonian_for_random_latents(name, seed, scale):
     assert diagonal.sum(0).abs().max() <= 1e-12 * (1 + diagonal.abs().max())
 
 
+@pytest.mark.parametrize("construction", sorted(CONSTRUCTIONS))
 @pytest.mark.parametrize("name", NAMES)
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=6, deadline=None)
 @given(seed=latents, scale=st.floats(0.1, 3.0))
-def test_modulated_generic_net_structure_for_random_latents(name, seed, scale):
+def test_modulated_generic_net_structure_for_random_latents(name, construction, seed, scale):
     torch.manual_seed(seed)
     model = GenericNet(3, width=12, depth=2, operator_width=8, modulation=name, latent_dim=3,
-                       modulation_rank=2).double()
+                       modulation_rank=2, construction=construction).double()
     with torch.no_grad():
         for net in (model.energy_net, model.entropy_net):
             net.hypernet.linear.weight.normal_(0, scale)
@@ -132,6 +134,8 @@ def test_modulated_generic_net_structure_for_random_latents(name, seed, scale):
     assert torch.linalg.eigvalsh(M).min() >= -1e-10 * (1 + M.abs().max())
     assert (L @ grad_s[..., None]).abs().max() <= tol and (M @ grad_e[..., None]).abs().max() <= tol
     assert (grad_e * f).sum(-1).abs().max() <= tol and (grad_s * f).sum(-1).min() >= -tol
+    # the field applied without forming L and M is L∇E + M∇S
+    torch.testing.assert_close(f, (L @ grad_e[..., None] + M @ grad_s[..., None])[..., 0], rtol=1e-9, atol=tol)
 
 
 @pytest.mark.parametrize("name", NAMES)
