@@ -95,6 +95,8 @@ def test_user_generic_family_works():
     ({"entropy": lambda x, mu: x[..., :2]}, r"entropy\(x, mu\) must return shape"),
     ({"friction": "M"}, "friction must be a callable"),
     ({"dim": 4}, "n = 4"),
+    ({"rhs": lambda x, mu: x[..., :2]}, r"rhs\(x, mu\) must return the shape of x"),
+    ({"rhs": lambda x, mu: torch.zeros_like(x)}, "rhs differs from L∇E"),
 ])
 def test_inconsistent_generic_definitions(changes, message):
     with pytest.raises(ValueError, match=message):

@@ -30,7 +30,7 @@ class GenericFamily(Family):
         friction: ``M(x, mu) -> (..., n, n)``, symmetric positive semi-definite with M∇E = 0.
         dim: n, the length of the state x.
         rhs: optional closed-form right-hand side ``f(x, mu) -> (..., n)``; when given, it is used for the
-            ground truth and the tests check it against L∇E + M∇S.
+            ground truth, and the constructor checks it against L∇E + M∇S at a few states of the box centre.
         The remaining arguments are those of :class:`~spmeta.systems.family.Family`.
 
     See chapter 03 (book/03_generic_formalism.md).
@@ -49,8 +49,18 @@ class GenericFamily(Family):
         self.dim, self._energy, self._entropy, self._poisson, self._friction, self.rhs = \
             dim, energy, entropy, poisson, friction, rhs
         x, mu = self._probe_states()
-        if not torch.isfinite(self.generic_field(x, mu)).all():
+        field = self.generic_field(x, mu)
+        if not torch.isfinite(field).all():
             raise ValueError(f"{name}: L∇E + M∇S is not finite at initial states of the box centre")
+        if rhs is not None:
+            closed = self.vector_field(x, mu)
+            if not isinstance(closed, Tensor) or closed.shape != x.shape:
+                got = tuple(closed.shape) if isinstance(closed, Tensor) else type(closed).__name__
+                raise ValueError(f"{name}: rhs(x, mu) must return the shape of x, {tuple(x.shape)}; got {got}")
+            error = ((closed - field).norm() / field.norm().clamp_min(1e-300)).item()
+            if not error <= 1e-6:
+                raise ValueError(f"{name}: rhs differs from L∇E + M∇S at states of the box centre (relative "
+                                 f"error {error:.1e}); the closed form must be the GENERIC field")
 
     # -- the four ingredients, with shape checks ---------------------------------------------------
     def energy(self, x: Tensor, mu: Tensor) -> Tensor:
