@@ -24,7 +24,8 @@ from . import integrators
 from .data import Samples, Trajectories
 from .meta import baselines
 from .meta.autodecode import AutoDecodeConfig, LatentTable, adapt, meta_train
-from .metrics import energy_drift, eps_field_per_system, field_points, generic_rates, relative_error, ssim_field
+from .metrics import (WORST_CASE, energy_drift, eps_field_per_system, field_points, generic_rates, relative_error,
+                      ssim_field)
 from .models import HNN, GenericNet
 from .models.generic import CONSTRUCTIONS
 from .nn.mlp import DEFAULT_ACTIVATION
@@ -67,8 +68,7 @@ class Adapted:
 
 
 #: How :meth:`MetaLearner.evaluate` reduces per-system scores over the test systems (default: the mean).
-REDUCERS = {"energy_drift": torch.amax, "learned_energy_drift": torch.amax, "max_abs_dE_dt": torch.amax,
-            "max_rel_dE_dt": torch.amax, "min_dS_dt": torch.amin}
+REDUCERS = {name: torch.amax if worst == "max" else torch.amin for name, worst in WORST_CASE.items()}
 
 
 def aggregate_scores(per_system: dict[str, list[float]]) -> dict[str, float]:

@@ -16,7 +16,12 @@ import torch
 Tensor = torch.Tensor
 
 __all__ = ["relative_error", "eps_traj", "field_points", "eps_field", "eps_field_per_system", "ssim_field",
-           "energy_drift", "generic_rates"]
+           "energy_drift", "generic_rates", "WORST_CASE"]
+
+#: The structure checks, reported as their worst case over test systems and seeds rather than a mean:
+#: "max" or "min".
+WORST_CASE = {"energy_drift": "max", "learned_energy_drift": "max", "max_abs_dE_dt": "max", "max_rel_dE_dt": "max",
+              "min_dS_dt": "min"}
 
 
 def relative_error(pred: Tensor, true: Tensor, dims: tuple[int, ...]) -> Tensor:

@@ -14,7 +14,7 @@ from torch import nn
 
 Tensor = torch.Tensor
 
-__all__ = ["derivative_loss", "fit_vector_field", "TrainingDiverged", "check_finite_loss"]
+__all__ = ["squared_error", "derivative_loss", "fit_vector_field", "TrainingDiverged", "check_finite_loss"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -30,9 +30,15 @@ def check_finite_loss(value: float, step: int, history: list[float], what: str =
                                "Lower the learning rate or check the data scale.")
 
 
+def squared_error(pred: Tensor, xdot: Tensor) -> Tensor:
+    """‖pred − ẋ‖² per sample, the derivative-matching error every loss of the library averages.
+    (..., n), (..., n) -> (...)."""
+    return (pred - xdot).pow(2).sum(-1)
+
+
 def derivative_loss(model: nn.Module, x: Tensor, xdot: Tensor) -> Tensor:
     """mean over samples of ‖model(x) − ẋ‖². x, xdot: (..., n) -> scalar."""
-    return (model(x) - xdot).pow(2).sum(-1).mean()
+    return squared_error(model(x), xdot).mean()
 
 
 def fit_vector_field(model: nn.Module, x: Tensor, xdot: Tensor, steps: int, lr: float = 1e-3,

@@ -38,6 +38,7 @@ from ..meta.autodecode import AutoDecodeConfig, LatentTable, adapt, meta_train
 from ..nn.modulation import MODULATIONS
 from ..systems import get_family
 from ..learner import MetaLearner
+from ..training import squared_error
 from .grid import METHODS, _git_commit, _versions, _write_atomic, grid_network, method_settings
 
 __all__ = ["sgemm_peak", "measure", "fast_vs_reference", "epoch_evaluations", "loss_gradient_flops", "main_perf"]
@@ -79,7 +80,7 @@ def loss_gradient_flops(model: torch.nn.Module, n: int, dim: int, modulated: boo
     z = torch.randn(1, 10, requires_grad=True) if modulated else None
     with FlopCounterMode(display=False) as counter:
         out = model(x, z) if modulated else model(x[0])
-        (out - (xdot if modulated else xdot[0])).pow(2).sum(-1).mean().backward()
+        squared_error(out, xdot if modulated else xdot[0]).mean().backward()
     return float(counter.get_total_flops())
 
 

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ..data import Samples
-from ..training import check_finite_loss
+from ..training import check_finite_loss, squared_error
 
 Tensor = torch.Tensor
 
@@ -116,7 +116,7 @@ def _modulation_penalty(model: nn.Module) -> Tensor:
 def system_losses(model: nn.Module, samples: Samples, z: Tensor) -> Tensor:
     """Mean ‖f(x; z⁽ᵏ⁾) − ẋ‖² per system. samples.x: (K, N, n), z: (K, d_z) -> (K,)."""
     x, xdot = samples.x.to(z), samples.xdot.to(z)  # z's dtype and device
-    return (model(x, z) - xdot).pow(2).sum(-1).mean(-1)
+    return squared_error(model(x, z), xdot).mean(-1)
 
 
 #: Under ``compile="auto"``, meta-training compiles its loss once it makes at least this many updates of Θ:

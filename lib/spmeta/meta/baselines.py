@@ -26,7 +26,7 @@ from torch import nn
 from torch.func import functional_call
 
 from ..data import Samples
-from ..training import check_finite_loss, fit_vector_field
+from ..training import check_finite_loss, fit_vector_field, squared_error
 
 Tensor = torch.Tensor
 Params = dict[str, Tensor]
@@ -63,7 +63,7 @@ def head_names(model: nn.Module) -> list[str]:
 
 
 def _loss(model: nn.Module, params: Params, x: Tensor, xdot: Tensor) -> Tensor:
-    return (functional_call(model, params, (x,)) - xdot).pow(2).sum(-1).mean()
+    return squared_error(functional_call(model, params, (x,)), xdot).mean()
 
 
 def adapt_parameters(model: nn.Module, params: Params, x: Tensor, xdot: Tensor, steps: int, lr: float,
