@@ -245,3 +245,16 @@ def test_metalearner_errors(data):
     wrong = Samples(torch.zeros(2, 5, 3), torch.zeros(2, 5, 3), torch.zeros(2, 2))
     with pytest.raises(ValueError, match="states of length 3"):
         learner.adapt(wrong)
+
+
+def test_noise_is_on_what_a_model_sees_and_never_on_the_scored_truth():
+    family = spmeta.get_family("mass_spring")
+    clean = spmeta.make_dataset(family, n_train=3, n_test=2, n_traj=3, seed=1)
+    noisy = spmeta.make_dataset(family, n_train=3, n_test=2, n_traj=3, seed=1, noise=0.05)
+    assert torch.equal(noisy.train.X, clean.train.X) and torch.equal(noisy.test.X, clean.test.X)
+    seen = noisy.train.samples().x - clean.train.samples().x
+    spread = clean.train.X.reshape(-1, 2).std(0)
+    assert 0.02 < (seen / spread).std() < 0.08  # 5 % of the training spread, per coordinate
+    assert not torch.equal(noisy.test.support(1).x, clean.test.support(1).x)
+    assert torch.equal(noisy.test.query(1).X, clean.test.query(1).X)  # scored against the exact trajectories
+    assert torch.equal(noisy.train.Xdot, clean.train.Xdot)  # derivatives stay exact

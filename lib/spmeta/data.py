@@ -8,6 +8,7 @@ See chapter 05 (book/05_learning_families.md).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ from .systems.family import Family, as_generator
 
 Tensor = torch.Tensor
 
-__all__ = ["Trajectories", "Samples", "Dataset", "make_dataset"]
+__all__ = ["Trajectories", "Samples", "Dataset", "make_dataset", "support_trajectories"]
 
 
 @dataclass(frozen=True)
@@ -45,15 +46,29 @@ class Samples:
         return Samples(self.x[systems], self.xdot[systems], self.mu[systems], self.support)
 
 
+def support_trajectories(shots: int, unit: str, samples_per_trajectory: int) -> int:
+    """How many trajectories a support of ``shots`` trajectories or (x, ẋ) samples touches (the query is the
+    rest)."""
+    if unit not in ("trajectories", "samples"):
+        raise ValueError(f"unit must be 'trajectories' or 'samples'; got {unit!r}")
+    if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
+        raise ValueError(f"shots must be a positive integer; got {shots!r}")
+    return shots if unit == "trajectories" else -(-shots // samples_per_trajectory)
+
+
 @dataclass(frozen=True)
 class Trajectories:
-    """Trajectories of K systems: X, Xdot: (K, B, T, n) on the times t: (T,); mu: (K, n_mu)."""
+    """Trajectories of K systems: X, Xdot: (K, B, T, n) on the times t: (T,); mu: (K, n_mu).
+
+    ``observed`` (K, B, T, n), where given, is X with observation noise: what a model may see (``samples()``,
+    ``support()``); X itself stays exact, for scoring (``query()``)."""
 
     family: Family
     mu: Tensor
     t: Tensor
     X: Tensor
     Xdot: Tensor
+    observed: Tensor | None = None
 
     @property
     def n_systems(self) -> int:
@@ -66,15 +81,11 @@ class Trajectories:
     def samples(self) -> Samples:
         """All states and derivatives as samples, x, xdot: (K, B·T, n)."""
         K, n = self.n_systems, self.X.shape[-1]
-        return Samples(self.X.reshape(K, -1, n), self.Xdot.reshape(K, -1, n), self.mu)
+        X = self.X if self.observed is None else self.observed
+        return Samples(X.reshape(K, -1, n), self.Xdot.reshape(K, -1, n), self.mu)
 
     def _n_support_traj(self, shots: int, unit: str) -> int:
-        if unit not in ("trajectories", "samples"):
-            raise ValueError(f"unit must be 'trajectories' or 'samples'; got {unit!r}")
-        if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
-            raise ValueError(f"shots must be a positive integer; got {shots!r}")
-        per_traj = 1 if unit == "trajectories" else self.X.shape[2]
-        n_traj = -(-shots // per_traj)
+        n_traj = support_trajectories(shots, unit, self.X.shape[2])
         if n_traj >= self.n_traj:
             raise ValueError(f"{shots} {unit} of support leave no query trajectory: each system has "
                              f"{self.n_traj} trajectories of {self.X.shape[2]} samples")
@@ -84,13 +95,15 @@ class Trajectories:
         """The support of each system: its first ``shots`` trajectories, or, with ``unit="samples"``, its
         first ``shots`` (x, ẋ) samples in time order (trajectory after trajectory). x, xdot: (K, N, n)."""
         n_traj = self._n_support_traj(shots, unit)
-        samples = Trajectories(self.family, self.mu, self.t, self.X[:, :n_traj], self.Xdot[:, :n_traj]).samples()
+        observed = None if self.observed is None else self.observed[:, :n_traj]
+        samples = Trajectories(self.family, self.mu, self.t, self.X[:, :n_traj], self.Xdot[:, :n_traj],
+                               observed).samples()
         if unit == "samples":
             return Samples(samples.x[:, :shots], samples.xdot[:, :shots], self.mu, (shots, unit))
         return Samples(samples.x, samples.xdot, self.mu, (shots, unit))
 
     def query(self, shots: int = 1, unit: str = "trajectories") -> "Trajectories":
-        """The trajectories that no support of the same size touches: (K, B − b, T, n)."""
+        """The trajectories that no support of the same size touches: (K, B − b, T, n), exact (no noise)."""
         n_traj = self._n_support_traj(shots, unit)
         return Trajectories(self.family, self.mu, self.t, self.X[:, n_traj:], self.Xdot[:, n_traj:])
 
@@ -115,8 +128,9 @@ def make_dataset(family: Family, n_train: int = 70, n_test: int = 10, n_traj: in
         n_traj: trajectories per system.
         seed: fixes μ, the initial states and the noise.
         ood: draw the *test* systems from the family's out-of-distribution box.
-        noise: Gaussian noise of this relative size (times each coordinate's spread) added to the states;
-            derivatives stay exact, as in the HNN experiments.
+        noise: Gaussian noise of this relative size (times each coordinate's spread over the training states)
+            on the observed states: the training data and the test support; the derivatives stay exact, as in
+            the HNN experiments, and the test query is scored against the exact trajectories.
 
     Returns:
         A :class:`Dataset`; ``train.X``: (n_train, n_traj, T, n), ``test.X``: (n_test, n_traj, T, n), float64.
@@ -139,9 +153,12 @@ def make_dataset(family: Family, n_train: int = 70, n_test: int = 10, n_traj: in
         X = [family.trajectories(mu, family.sample_initial_conditions(n_traj, mu, gen)) for mu in mus]
         X = torch.stack(X) if X else torch.zeros(0, n_traj, family.n_steps, family.state_dim, dtype=torch.float64)
         Xdot = family.vector_field(X, mus[:, None, None, :]) if len(mus) else X.clone()
-        if noise:
-            spread = X.reshape(-1, X.shape[-1]).std(0)
-            X = X + noise * spread * torch.randn(X.shape, generator=gen, dtype=X.dtype)
         return Trajectories(family, mus, family.time_grid(), X, Xdot.detach())
 
-    return Dataset(family, generate(mu_train), generate(mu_test), seed)
+    train, test = generate(mu_train), generate(mu_test)
+    if noise:  # drawn after the systems, so that the noise never changes which systems are drawn
+        spread = train.X.reshape(-1, train.X.shape[-1]).std(0)  # each coordinate's spread over the training states
+        train, test = (dataclasses.replace(d, observed=d.X + noise * spread * torch.randn(d.X.shape, generator=gen,
+                                                                                          dtype=d.X.dtype))
+                       for d in (train, test))
+    return Dataset(family, train, test, seed)

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ..config import SCALES, Scale
-from ..data import make_dataset
+from ..data import make_dataset, support_trajectories
 from ..learner import MetaLearner, aggregate_scores
 from ..meta.baselines import BASELINES
 from ..nn.modulation import MODULATIONS
@@ -192,8 +192,7 @@ def infeasible(run: Run) -> str | None:
     """Why ``run`` cannot be scored, or None: a support that uses every trajectory leaves no query (e.g. 300
     samples of mass-spring, whose 10 trajectories have 30 samples each)."""
     family, scale = get_family(run.family), SCALES[run.scale]
-    per_traj = 1 if run.unit == "trajectories" else family.n_steps
-    if -(-run.shots // per_traj) >= scale.n_traj:
+    if support_trajectories(run.shots, run.unit, family.n_steps) >= scale.n_traj:
         return (f"{run.shots} {run.unit} of support leave no query trajectory ({scale.n_traj} trajectories of "
                 f"{family.n_steps} samples per system)")
     return None
