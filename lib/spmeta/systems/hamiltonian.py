@@ -49,7 +49,8 @@ class HamiltonianFamily(Family):
             initial conditions depend on the system's parameters mu: (n_mu,).
         ood_ranges: an out-of-distribution box with the same names (optional).
         ic_radius: (r_min, r_max) of the default sampler.
-        separable: True when H = T(p) + V(q), which allows the explicit leapfrog integrator.
+        separable: True when H = T(p) + V(q), a record for the user: only then is `rollout(method="leapfrog")`
+            (explicit Störmer–Verlet) the right integrator; the library does not enforce it.
         positive: parameter names that must be positive, in addition to the masses ``m``/``mass``.
 
     See chapter 01 (book/01_hamiltonian_systems.md).
