@@ -151,6 +151,8 @@ def latent_figure(out: str | Path, family: str = "pendulum", metrics=("eps_traj"
     """Error against the latent dimension d_z (mean ± std over seeds), one line per method with ablation runs.
     The main grid's d_z = 10 points use only the seeds that the ablation runs have, so that every point of a
     line averages the same seeds."""
+    from matplotlib.ticker import NullFormatter
+
     runs = {d: load_results(out, f"dz{d}") for d in LATENT_DIMS if d != 10}
     seeds = {r["run"]["seed"] for records in runs.values() for r in records}
     runs[10] = [r for r in load_results(out) if r["run"]["seed"] in seeds]
@@ -160,4 +162,5 @@ def latent_figure(out: str | Path, family: str = "pendulum", metrics=("eps_traj"
                         _methods_with(ablated, family))
     for ax in fig.axes:
         ax.set_xticks(LATENT_DIMS, [str(d) for d in LATENT_DIMS])
+        ax.xaxis.set_minor_formatter(NullFormatter())  # the log axis spans one decade: no minor labels
     return fig
