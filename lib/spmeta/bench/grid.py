@@ -37,8 +37,8 @@ from ..nn.modulation import MODULATIONS
 from ..systems import BUILTIN_FAMILIES, HamiltonianFamily, get_family
 from ..training import TrainingDiverged
 
-__all__ = ["Run", "METHODS", "GRID_METHODS", "FAMILIES", "method_settings", "grid_network", "infeasible", "training_key", "run_group", "run_one",
-           "run_grid", "result_path"]
+__all__ = ["Run", "METHODS", "GRID_METHODS", "FAMILIES", "method_settings", "grid_network", "infeasible",
+           "training_key", "run_group", "run_one", "run_grid", "result_path"]
 
 #: Method names of the grid: the modulations (auto-decoding) and the optimisation-based baselines.
 METHODS = ("shift", "film", "full_weight", "rank_one", "multi_rank", "svd") + BASELINES

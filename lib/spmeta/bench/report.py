@@ -11,8 +11,8 @@ from .grid import FAMILIES, METHODS
 from .paper import reported
 from .table import METRICS, format_cell
 
-__all__ = ["family_table", "targets", "HAMILTONIAN_METRICS", "GENERIC_METRICS", "BASELINE_METHODS", "paper_best", "ordering",
-           "targets_table", "ordering_table", "best_method", "field_box_table", "claims"]
+__all__ = ["family_table", "targets", "HAMILTONIAN_METRICS", "GENERIC_METRICS", "BASELINE_METHODS", "paper_best",
+           "ordering", "targets_table", "ordering_table", "best_method", "field_box_table", "claims"]
 
 MODULATIONS = tuple(m for m in METHODS if m in _MODULATIONS)
 
