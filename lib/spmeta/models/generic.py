@@ -21,10 +21,10 @@ Two choices make this form train and roll out well (chapter 04):
 
 ``construction="gfinn"`` (Zhang, Shin and Karniadakis, 2022):
 
-- Bᵢ = ∇Sᵀ ξᵢ for learnable skew n × n matrices ξᵢ (i = 1..r), so B∇S = 0;
-  L = Bᵀ (A − Aᵀ) B with A(x) ∈ R^{r×r} from a small network: L is skew and L∇S = 0.
-- Cᵢ = ∇Eᵀ ζᵢ for learnable skew ζᵢ, so C∇E = 0;
-  M = Cᵀ D Dᵀ C with D(x) ∈ R^{r×r} from a small network: M is symmetric PSD and M∇E = 0.
+- (B_S)ᵢ = ∇Sᵀ ξᵢ for learnable skew n × n matrices ξᵢ (i = 1..r), so B_S∇S = 0;
+  L = B_Sᵀ (A − Aᵀ) B_S with A(x) ∈ R^{r×r} from a small network: L is skew and L∇S = 0.
+- (B_E)ᵢ = ∇Eᵀ ζᵢ for learnable skew ζᵢ, so B_E∇E = 0;
+  M = B_Eᵀ D Dᵀ B_E with D(x) ∈ R^{r×r} from a small network: M is symmetric PSD and M∇E = 0.
 
 In both, dE/dt = 0 and dS/dt = ∇Sᵀ M ∇S ≥ 0 for any weights and any state. The field is applied without
 forming the n × n matrices.
@@ -166,14 +166,14 @@ class GenericNet(nn.Module):
                 scalar_gradient(self.entropy_net, u, z, self.gradient_mode) / scale)
 
     def _factors(self, u: Tensor, z: Tensor | None) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """At the standardised states u: ∇E, ∇S: (..., n); B, C: (..., r, n); σ = A − Aᵀ, D: (..., r, r)."""
+        """At the standardised states u: ∇E, ∇S: (..., n); B_S, B_E: (..., r, n); σ = A − Aᵀ, D: (..., r, r)."""
         grad_e, grad_s = self._gradients(u, z)
-        b = torch.einsum("...a,kab->...kb", grad_s, _skew(self.xi.to(u.dtype)))
-        c = torch.einsum("...a,kab->...kb", grad_e, _skew(self.zeta.to(u.dtype)))
+        b_s = torch.einsum("...a,kab->...kb", grad_s, _skew(self.xi.to(u.dtype)))
+        b_e = torch.einsum("...a,kab->...kb", grad_e, _skew(self.zeta.to(u.dtype)))
         shape = (*u.shape[:-1], self.rank, self.rank)
         sigma = _skew(self.poisson_net(u).reshape(shape))
         d = self.friction_net(u).reshape(shape)
-        return grad_e, grad_s, b, c, sigma, d
+        return grad_e, grad_s, b_s, b_e, sigma, d
 
     def _friction_factor(self, u: Tensor) -> Tensor:
         """C of the projection construction at the standardised states u, (..., n, r), with ‖C‖_F < s =
@@ -183,16 +183,16 @@ class GenericNet(nn.Module):
 
     def operators(self, x: Tensor, z: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """The operators L (skew) and M (symmetric PSD), each (..., n, n): P_S A P_S and P_E C Cᵀ P_E
-        (projection), or Bᵀ σ B and Cᵀ D Dᵀ C (gfinn)."""
+        (projection), or B_Sᵀ σ B_S and B_Eᵀ D Dᵀ B_E (gfinn)."""
         u = self._standardised(x)
         if self.construction == "projection":
             grad_e, grad_s = self._gradients(u, z)
             p_s, p_e = _projector(grad_s), _projector(grad_e)
             pc = p_e @ self._friction_factor(u)
             return p_s @ _skew(self.poisson.to(x.dtype)) @ p_s, pc @ pc.mT
-        _, _, b, c, sigma, d = self._factors(u, z)
-        cd = c.mT @ d
-        return b.mT @ sigma @ b, cd @ cd.mT
+        _, _, b_s, b_e, sigma, d = self._factors(u, z)
+        b_e_d = b_e.mT @ d
+        return b_s.mT @ sigma @ b_s, b_e_d @ b_e_d.mT
 
     def forward(self, x: Tensor, z: Tensor | None = None) -> Tensor:
         """ẋ = L∇E + M∇S. x: (..., n) -> (..., n). Works under ``torch.no_grad()``."""
@@ -203,7 +203,7 @@ class GenericNet(nn.Module):
             c = self._friction_factor(u)
             irreversible = _project(grad_e, (c @ (c.mT @ _project(grad_e, grad_s)[..., None]))[..., 0])
             return reversible + irreversible
-        grad_e, grad_s, b, c, sigma, d = self._factors(u, z)
-        reversible = (b.mT @ (sigma @ (b @ grad_e[..., None])))[..., 0]
-        irreversible = (c.mT @ (d @ (d.mT @ (c @ grad_s[..., None]))))[..., 0]
+        grad_e, grad_s, b_s, b_e, sigma, d = self._factors(u, z)
+        reversible = (b_s.mT @ (sigma @ (b_s @ grad_e[..., None])))[..., 0]
+        irreversible = (b_e.mT @ (d @ (d.mT @ (b_e @ grad_s[..., None]))))[..., 0]
         return reversible + irreversible
