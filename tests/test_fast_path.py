@@ -115,7 +115,7 @@ def test_fast_path_works_without_gradients_and_falls_back_for_callables():
 
 
 def test_bad_gradient_mode_and_missing_codes_raise():
-    with pytest.raises(ValueError, match="valid modes"):
+    with pytest.raises(ValueError, match="unknown gradient mode"):
         HNN(1, gradient="symbolic")
     model = HNN(1, width=8, modulation="shift", latent_dim=2)
     with pytest.raises(ValueError, match="latent codes"):

@@ -183,7 +183,10 @@ def test_evaluate_scores_the_query_of_the_support_it_was_adapted_on(data):
     (lambda: spmeta.make_dataset(spmeta.get_family("mass_spring"), n_train=2, n_test=1, n_traj=2).test.support(
         shots=2), "leave no query"),
     (lambda: spmeta.MetaLearner(model="hnn", modulation="shift").adapt(None), "call fit"),
-    (lambda: spmeta.MetaLearner(model="hnn", modulation="shift", init="avg"), "init"),
+    (lambda: spmeta.MetaLearner(model="hnn", modulation="shift", init="avg"), "unknown init 'avg'"),
+    (lambda: spmeta.MetaLearner(model="hnn", modulation="shift", epochs=2.5), "epochs must be an integer"),
+    (lambda: spmeta.MetaLearner(model="hnn", modulation="shift", batch_samples=True), "batch_samples"),
+    (lambda: HNN(dim=1, gradient="jvp"), "unknown gradient mode 'jvp'.*'explicit', 'autograd'"),
 ])
 def test_bad_input_fails_early_with_a_clear_message(call, message):
     with pytest.raises(ValueError, match=message):
@@ -245,6 +248,8 @@ def test_metalearner_errors(data):
     wrong = Samples(torch.zeros(2, 5, 3), torch.zeros(2, 5, 3), torch.zeros(2, 2))
     with pytest.raises(ValueError, match="states of length 3"):
         learner.adapt(wrong)
+    with pytest.raises(ValueError, match="takes support samples.*got a Trajectories"):
+        learner.adapt(data.test)
 
 
 def test_noise_is_on_what_a_model_sees_and_never_on_the_scored_truth():

@@ -17,6 +17,8 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
+from ._checks import check_choice
+
 __all__ = ["Scale", "SCALES", "get_scale", "set_scale", "is_quick"]
 
 
@@ -71,8 +73,8 @@ def _from_environment() -> str:
 def set_scale(name: str | None) -> Scale:
     """Select a scale for this process (``None`` goes back to the environment). Returns it."""
     global _override
-    if name is not None and name not in SCALES:
-        raise ValueError(f"unknown scale {name!r}; valid scales are {sorted(SCALES)}")
+    if name is not None:
+        check_choice(name, "scale", sorted(SCALES))
     _override = name
     return get_scale()
 

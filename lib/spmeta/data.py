@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ._checks import check_choice, check_int
 from .systems.family import Family, as_generator
 
 Tensor = torch.Tensor
@@ -49,10 +50,8 @@ class Samples:
 def support_trajectories(shots: int, unit: str, samples_per_trajectory: int) -> int:
     """How many trajectories a support of ``shots`` trajectories or (x, ẋ) samples touches (the query is the
     rest)."""
-    if unit not in ("trajectories", "samples"):
-        raise ValueError(f"unit must be 'trajectories' or 'samples'; got {unit!r}")
-    if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
-        raise ValueError(f"shots must be a positive integer; got {shots!r}")
+    check_choice(unit, "unit", ("trajectories", "samples"))
+    check_int(shots, "shots")
     return shots if unit == "trajectories" else -(-shots // samples_per_trajectory)
 
 
@@ -138,8 +137,7 @@ def make_dataset(family: Family, n_train: int = 70, n_test: int = 10, n_traj: in
     See chapter 05 (book/05_learning_families.md).
     """
     for what, value, minimum in (("n_train", n_train, 1), ("n_test", n_test, 0), ("n_traj", n_traj, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ValueError(f"{what} must be an integer >= {minimum}; got {value!r}")
+        check_int(value, what, minimum)
     if not isinstance(family, Family):
         raise ValueError(f"make_dataset needs a Family, e.g. spmeta.get_family({family!r}); "
                          f"got a {type(family).__name__}")

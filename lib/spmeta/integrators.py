@@ -12,6 +12,8 @@ from typing import Callable
 
 import torch
 
+from ._checks import check_choice
+
 Tensor = torch.Tensor
 VectorField = Callable[[Tensor], Tensor]
 
@@ -66,8 +68,7 @@ def rollout(f: VectorField, x0: Tensor, t: Tensor, method: str = "rk4", substeps
 
     See chapter 01 (book/01_hamiltonian_systems.md).
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown integrator {method!r}; valid methods are {sorted(METHODS)}")
+    check_choice(method, "integrator", sorted(METHODS))
     if method == "leapfrog" and x0.shape[-1] % 2:
         raise ValueError(f"leapfrog needs a state (q, p) of even length; got {x0.shape[-1]}")
     if substeps < 1:

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from . import integrators
+from ._checks import check_choice
 from .data import Samples, Trajectories
 from .meta import baselines
 from .meta.autodecode import AutoDecodeConfig, LatentTable, adapt, meta_train
@@ -119,13 +120,11 @@ class MetaLearner:
                  latent_dim: int = 10, rank: int = 5, width: int = 100, depth: int = 3, activation=None,
                  construction: str = "projection", dtype: torch.dtype = torch.float32,
                  device: str | torch.device = "cpu", seed: int = 0, **config):
-        if model not in MODELS:
-            raise ValueError(f"unknown model {model!r}; valid names are {list(MODELS)}")
+        check_choice(model, "model", MODELS)
         method = method or ("autodecode" if modulation is not None else None)
-        if method not in METHODS:
-            raise ValueError(f"unknown method {method!r}; valid names are {list(METHODS)} (or pass modulation=)")
-        if method == "autodecode" and modulation not in MODULATIONS:
-            raise ValueError(f"unknown modulation {modulation!r}; valid names are {sorted(MODULATIONS)}")
+        check_choice(method, "method", METHODS, " (or pass modulation=)")
+        if method == "autodecode":
+            check_choice(modulation, "modulation", sorted(MODULATIONS))
         if method != "autodecode" and modulation is not None:
             raise ValueError(f"method {method!r} uses the unmodulated base network: leave modulation=None")
         config_type = AutoDecodeConfig if method == "autodecode" else baselines.BaselineConfig
@@ -135,8 +134,7 @@ class MetaLearner:
             raise ValueError(f"unknown settings {sorted(unknown)} for {method}; valid ones are {sorted(fields)}")
         self.model_name, self.modulation, self.method = model, modulation, method
         self.config = config_type(**config)
-        if construction not in CONSTRUCTIONS:
-            raise ValueError(f"unknown construction {construction!r}; valid ones are {list(CONSTRUCTIONS)}")
+        check_choice(construction, "construction", CONSTRUCTIONS)
         activation = activation or (DEFAULT_ACTIVATION if model == "hnn" else CONSTRUCTIONS[construction])
         self.net_kwargs = dict(width=width, depth=depth, activation=activation)
         if model == "generic":
@@ -210,6 +208,9 @@ class MetaLearner:
         """
         if self.net is None:
             raise ValueError("call fit() before adapt()")
+        if not isinstance(support, Samples):
+            raise ValueError(f"adapt() takes support samples, e.g. data.test.support(shots=1); got a "
+                             f"{type(support).__name__} (whole trajectories would adapt on the query itself)")
         support = self._samples(support, torch.float64)  # adaptation and evaluation run in float64
         adapted = self._adapt(support, steps, init, lr)
         adapted.support = support.support

@@ -29,6 +29,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from .._checks import check_choice
 from ..config import SCALES, Scale
 from ..data import make_dataset, support_trajectories
 from ..learner import MetaLearner, aggregate_scores
@@ -74,12 +75,9 @@ class Run:
     noise: float = 0.0
 
     def __post_init__(self):
-        if self.family not in FAMILIES:
-            raise ValueError(f"unknown family {self.family!r}; valid names are {list(FAMILIES)}")
-        if self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method!r}; valid names are {list(METHODS)}")
-        if self.scale not in SCALES:
-            raise ValueError(f"unknown scale {self.scale!r}; valid scales are {sorted(SCALES)}")
+        check_choice(self.family, "family", FAMILIES)
+        check_choice(self.method, "method", METHODS)
+        check_choice(self.scale, "scale", sorted(SCALES))
 
     @property
     def variant(self) -> str:

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from .._checks import check_choice, check_int
 from ..data import Samples
 from ..training import check_finite_loss, squared_error
 
@@ -64,13 +65,10 @@ class AutoDecodeConfig:
     def __post_init__(self):
         counts = {"epochs": 0, "inner_steps": 0, "outer_steps": 0 if self.simultaneous else 1, "adapt_steps": 0}
         for name, minimum in counts.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+            check_int(getattr(self, name), name, minimum)
         for name in ("batch_systems", "batch_samples"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be a positive integer or None; got {value!r}")
+            if getattr(self, name) is not None:
+                check_int(getattr(self, name), f"{name} (or None)")
         for name in ("lr_base", "lr_latent", "lr_adapt"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive; got {getattr(self, name)!r}")
@@ -79,8 +77,7 @@ class AutoDecodeConfig:
                 raise ValueError(f"{name} must be >= 0; got {getattr(self, name)!r}")
         for name, valid in (("compile", ("auto", "on", "off")), ("lr_schedule", ("constant", "cosine")),
                             ("init", ("mean", "zero"))):
-            if getattr(self, name) not in valid:
-                raise ValueError(f"{name} must be one of {valid}; got {getattr(self, name)!r}")
+            check_choice(getattr(self, name), name, valid)
 
     def samples_per_step(self, n_samples: int) -> int:
         """How many of a system's ``n_samples`` samples one meta-training step uses."""

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from .._checks import check_choice
 from ..data import Samples
 from ..training import check_finite_loss, fit_vector_field, squared_error
 
@@ -88,8 +89,7 @@ def meta_train_baseline(method: str, model: nn.Module, train: Samples, config: B
     """
     from tqdm.auto import tqdm
 
-    if method not in ("maml", "fomaml", "anil", "reptile"):
-        raise ValueError(f"unknown meta-learning baseline {method!r}; valid names are maml, fomaml, anil, reptile")
+    check_choice(method, "meta-learning baseline", ("maml", "fomaml", "anil", "reptile"))
     if train.n_samples <= config.n_support:
         raise ValueError(f"each training system needs more than n_support = {config.n_support} samples")
     param = next(model.parameters())

@@ -8,6 +8,8 @@ from typing import Callable
 
 import torch
 
+from .._checks import check_choice
+
 Tensor = torch.Tensor
 
 __all__ = ["input_gradient", "scalar_gradient", "check_state", "GRADIENT_MODES"]
@@ -38,8 +40,7 @@ def scalar_gradient(net: torch.nn.Module, x: Tensor, z: Tensor | None, mode: str
     under ``torch.compile`` it is faster (the fast path of meta-training). Both give the same values and the same
     parameter gradients (tests/test_fast_path.py).
     """
-    if mode not in GRADIENT_MODES:
-        raise ValueError(f"unknown gradient mode {mode!r}; valid modes are {list(GRADIENT_MODES)}")
+    check_choice(mode, "gradient mode", GRADIENT_MODES)
     explicit = mode == "explicit" and getattr(getattr(net, "base", net), "derivative", None) is not None
     if explicit and hasattr(net, "input_gradient"):
         return net.input_gradient(x, z) if _check_latents(net, z) else net.input_gradient(x)

@@ -41,6 +41,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._checks import check_choice, check_int
 from ..nn.mlp import DEFAULT_ACTIVATION, GENERIC_ACTIVATION, MLP
 from .fields import GRADIENT_MODES, check_state, evaluate_scalar, scalar_gradient, scalar_network
 
@@ -99,13 +100,9 @@ class GenericNet(nn.Module):
                  latent_dim: int = 10, modulation_rank: int = 5, gradient: str = "autograd",
                  construction: str = "projection", friction_bound: float = 3.0):
         super().__init__()
-        if gradient not in GRADIENT_MODES:
-            raise ValueError(f"unknown gradient mode {gradient!r}; valid modes are {list(GRADIENT_MODES)}")
-        if construction not in CONSTRUCTIONS:
-            raise ValueError(f"unknown construction {construction!r}; valid ones are {list(CONSTRUCTIONS)}")
-        self.gradient_mode, self.construction = gradient, construction
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 2:
-            raise ValueError(f"dim (the state length) must be an integer >= 2; got {dim!r}")
+        self.gradient_mode = check_choice(gradient, "gradient mode", GRADIENT_MODES)
+        self.construction = check_choice(construction, "construction", CONSTRUCTIONS)
+        check_int(dim, "dim (the state length)", 2)
         if not friction_bound > 0:
             raise ValueError(f"friction_bound must be positive; got {friction_bound!r}")
         self.dim, self.rank, self.friction_bound = dim, rank, float(friction_bound)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._checks import check_choice, check_int
 from ..nn.mlp import DEFAULT_ACTIVATION
 from ..systems.hamiltonian import symplectic_gradient
 from .fields import GRADIENT_MODES, check_state, evaluate_scalar, scalar_gradient, scalar_network
@@ -45,12 +46,8 @@ class HNN(nn.Module):
                  modulation: str | None = None, latent_dim: int = 10, rank: int = 5,
                  hamiltonian_net: nn.Module | None = None, gradient: str = "autograd"):
         super().__init__()
-        if gradient not in GRADIENT_MODES:
-            raise ValueError(f"unknown gradient mode {gradient!r}; valid modes are {list(GRADIENT_MODES)}")
-        self.gradient_mode = gradient
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-            raise ValueError(f"dim must be a positive integer (degrees of freedom); got {dim!r}")
-        self.dim = dim
+        self.gradient_mode = check_choice(gradient, "gradient mode", GRADIENT_MODES)
+        self.dim = check_int(dim, "dim (degrees of freedom)")
         self.hamiltonian_net = hamiltonian_net or scalar_network(2 * dim, width, depth, activation, modulation,
                                                                  latent_dim, rank)
 

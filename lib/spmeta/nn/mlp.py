@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._checks import check_choice, check_int
+
 Tensor = torch.Tensor
 
 #: Activations by name. Smooth ones are needed: the models differentiate the network with respect to x.
@@ -97,11 +99,9 @@ class MLP(nn.Module):
         super().__init__()
         for what, value, minimum in (("in_dim", in_dim, 1), ("out_dim", out_dim, 1), ("width", width, 1),
                                      ("depth", depth, 0), ("n_models", n_models or 1, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise ValueError(f"{what} must be an integer >= {minimum}; got {value!r}")
+            check_int(value, what, minimum)
         if isinstance(activation, str):
-            if activation not in ACTIVATIONS:
-                raise ValueError(f"unknown activation {activation!r}; valid names are {sorted(ACTIVATIONS)}")
+            check_choice(activation, "activation", sorted(ACTIVATIONS))
             self.derivative = ACTIVATION_DERIVATIVES[activation]
             activation = ACTIVATIONS[activation]
         else:  # a callable: no known derivative, so models fall back to autograd input gradients

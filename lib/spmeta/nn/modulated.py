@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._checks import check_int
 from .mlp import DEFAULT_ACTIVATION, MLP, explicit_input_gradient
 from .modulation import Hypernetwork, make_modulation
 
@@ -34,8 +35,7 @@ class ModulatedMLP(nn.Module):
     def __init__(self, in_dim: int, out_dim: int = 1, width: int = 100, depth: int = 3, activation=DEFAULT_ACTIVATION,
                  modulation: str = "rank_one", latent_dim: int = 10, rank: int = 5):
         super().__init__()
-        if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
-            raise ValueError(f"latent_dim must be a positive integer; got {latent_dim!r}")
+        check_int(latent_dim, "latent_dim")
         self.base = MLP(in_dim, out_dim, width, depth, activation)
         widths = self.base.widths
         self.modulation_name, self.latent_dim = modulation, latent_dim

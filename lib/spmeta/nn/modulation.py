@@ -24,6 +24,8 @@ import math
 import torch
 from torch import nn
 
+from .._checks import check_choice
+
 Tensor = torch.Tensor
 
 __all__ = ["Modulation", "Shift", "FiLM", "FullWeight", "RankOne", "MultiRank", "SVDLike", "Hypernetwork",
@@ -182,8 +184,7 @@ MODULATIONS: dict[str, type[Modulation]] = {
 
 def make_modulation(name: str, w_in: int, w_out: int, rank: int = 5) -> Modulation:
     """The modulation ``name`` for a layer (w_in → w_out); ``rank`` is used by ``multi_rank`` and ``svd``."""
-    if name not in MODULATIONS:
-        raise ValueError(f"unknown modulation {name!r}; valid names are {sorted(MODULATIONS)}")
+    check_choice(name, "modulation", sorted(MODULATIONS))
     cls = MODULATIONS[name]
     return cls(w_in, w_out, rank) if cls in (MultiRank, SVDLike) else cls(w_in, w_out)
 

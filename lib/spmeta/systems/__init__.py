@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from .._checks import check_choice
 from .family import Family
 from .generic import GenericFamily, damped_oscillator, gas_containers
 from .hamiltonian import HamiltonianFamily, duffing, mass_spring, pendulum, symplectic_matrix
@@ -22,8 +23,7 @@ BUILTIN_FAMILIES: dict[str, Callable[[], Family]] = {
 
 def get_family(name: str) -> Family:
     """A fresh instance of the built-in family ``name``; an unknown name raises ``ValueError``."""
-    if name not in BUILTIN_FAMILIES:
-        raise ValueError(f"unknown family {name!r}; valid built-in families are {sorted(BUILTIN_FAMILIES)}")
+    check_choice(name, "family", sorted(BUILTIN_FAMILIES), " (the built-in families)")
     return BUILTIN_FAMILIES[name]()
 
 

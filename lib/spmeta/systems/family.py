@@ -16,6 +16,7 @@ from typing import Callable, Mapping
 import torch
 
 from .. import integrators
+from .._checks import check_int
 
 Tensor = torch.Tensor
 #: Parameter names that are masses and must be positive in every box.
@@ -48,12 +49,6 @@ def _check_box(box: Mapping[str, tuple[float, float]], what: str, positive: froz
     return checked
 
 
-def _positive_int(value, what: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{what} must be an integer >= {minimum}; got {value!r}")
-    return value
-
-
 class Family:
     """Base class of parametric families: everything except the vector field.
 
@@ -80,7 +75,7 @@ class Family:
         if not isinstance(name, str) or not name:
             raise ValueError("name must be a non-empty string")
         self.name = name
-        self.state_dim = _positive_int(state_dim, "the state dimension", 1)
+        self.state_dim = check_int(state_dim, "the state dimension", 1)
         self._positive = MASS_NAMES | frozenset(positive)
         self.param_ranges = _check_box(param_ranges, "param_ranges", self._positive)
         self.ood_ranges = None
@@ -93,7 +88,7 @@ class Family:
         if not t1 > t0:
             raise ValueError(f"t_span must have t0 < t1; got {t_span!r}")
         self.t_span = (t0, t1)
-        self.n_steps = _positive_int(n_steps, "n_steps (time points on the grid)", 2)
+        self.n_steps = check_int(n_steps, "n_steps (time points on the grid)", 2)
         r0, r1 = (float(r) for r in ic_radius)
         if not 0 <= r0 < r1:
             raise ValueError(f"ic_radius must satisfy 0 <= r_min < r_max; got {ic_radius!r}")

@@ -13,6 +13,7 @@ from typing import Callable, Mapping
 
 import torch
 
+from .._checks import check_int
 from .family import Family
 
 Tensor = torch.Tensor
@@ -61,8 +62,7 @@ class HamiltonianFamily(Family):
                  ic_sampler: Callable | None = None, *, ood_ranges: Mapping | None = None,
                  ic_radius: tuple[float, float] = (0.1, 1.0), separable: bool = False,
                  positive: tuple[str, ...] = ()):
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-            raise ValueError(f"dim must be a positive integer (degrees of freedom); got {dim!r}")
+        check_int(dim, "dim (degrees of freedom)")
         if not callable(hamiltonian):
             raise ValueError("hamiltonian must be a callable H(x, mu)")
         super().__init__(name, 2 * dim, param_ranges, t_span, n_steps, ic_sampler, ood_ranges=ood_ranges,

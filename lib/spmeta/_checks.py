@@ -1,0 +1,24 @@
+"""Argument checks shared across the library, so that every bad count and every bad name fails with one kind of
+message."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = ["check_int", "check_choice"]
+
+
+def check_int(value, what: str, minimum: int = 1) -> int:
+    """``value`` when it is an ``int`` (not a ``bool``) of at least ``minimum``; otherwise a ``ValueError`` that
+    names ``what``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{what} must be an integer >= {minimum}; got {value!r}")
+    return value
+
+
+def check_choice(value, what: str, valid: Iterable, hint: str = ""):
+    """``value`` when it is one of ``valid``; otherwise ``ValueError("unknown <what> <value>; valid names are
+    [...]")`` followed by ``hint``."""
+    valid = list(valid)
+    if value not in valid:
+        raise ValueError(f"unknown {what} {value!r}; valid names are {valid}{hint}")
+    return value
