@@ -77,7 +77,7 @@ def ssim_field(field_pred, field_true, grid: Tensor, n_systems: int) -> Tensor:
     field_*: (K, n·n, 2) -> (K, n·n, 2). Uses ``skimage.metrics.structural_similarity`` with ``data_range`` the
     true image's range. Returns (K,).
     """
-    from skimage.metrics import structural_similarity  # lazy: scikit-image is optional
+    from skimage.metrics import structural_similarity  # lazy: only SSIM needs scikit-image
 
     n = grid.shape[0]
     pts = grid.reshape(1, -1, 2).expand(n_systems, -1, -1)
