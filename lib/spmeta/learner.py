@@ -249,12 +249,18 @@ class MetaLearner:
         support.
 
         Returns a dict with ``eps_traj``, ``eps_field`` (and ``ssim`` for 2-D states), averaged over the test
-        systems, ``eps_field_own`` (ε_field on each test system's own field points, from its own states instead of
-        the family's training states: a diagnostic, not the protocol's metric), plus structure checks: ``energy_drift``, the largest relative change of the *true* energy
-        along the rollouts; for HNNs ``learned_energy_drift``, the largest change of the learned H̃ along the
-        learned rollout relative to H̃'s range on the field grid; for GENERIC models the learned model's own
-        laws along its rollouts: ``max_abs_dE_dt`` = max |∇E·ẋ|, ``max_rel_dE_dt`` = max |∇E·ẋ| / (‖∇E‖ ‖ẋ‖)
-        and ``min_dS_dt`` = min ∇S·ẋ. With ``per_system=True`` every entry is instead a list with one value per test system
+        systems, ``eps_field_own`` (ε_field on each test system's own field points, from its own states instead
+        of the family's training states: a diagnostic, not the protocol's metric), plus structure checks:
+
+        - ``energy_drift``: the largest change of the *true* energy along the rollouts, relative to |E(0)|. It
+          is meant for Hamiltonian families; a GENERIC energy can be near 0 (the damped oscillator's changes
+          sign over its box), so the book judges GENERIC models by their own laws below instead.
+        - for HNNs, ``learned_energy_drift``: the largest change of the learned H̃ along the learned rollout,
+          relative to H̃'s range on the field grid;
+        - for GENERIC models, their own laws along their rollouts: ``max_abs_dE_dt`` = max |∇E·ẋ|,
+          ``max_rel_dE_dt`` = max |∇E·ẋ| / (‖∇E‖ ‖ẋ‖) and ``min_dS_dt`` = min ∇S·ẋ.
+
+        With ``per_system=True`` every entry is instead a list with one value per test system
         (:func:`aggregate_scores` reduces them).
         """
         if self.family is None:
