@@ -173,6 +173,19 @@ def test_structure_checks_report_the_worst_seed(tmp_path):
     assert table.format_cell(entry, "min_dS_dt") == "-1.00e-09"
 
 
+def test_a_metric_that_only_some_seeds_recorded_says_so(tmp_path):
+    """Older result files lack metrics added later: the cell names how many seeds it covers."""
+    for seed, metrics in enumerate([{"eps_traj": 0.1, "learned_energy_drift": 1e-3}, {"eps_traj": 0.3},
+                                    {"eps_traj": 0.2}]):
+        run = Run("pendulum", "svd", seed)
+        grid._write_atomic(result_path(tmp_path, run), {"run": {"family": run.family, "method": run.method,
+                           "seed": seed}, "status": "ok", "metrics": metrics})
+    entry = table.summarize(table.load_results(tmp_path))["pendulum", "svd"]
+    assert entry["counts"] == {**entry["counts"], "eps_traj": 3, "learned_energy_drift": 1}
+    assert table.format_cell(entry, "learned_energy_drift") == "1.00e-03 (1 of 3 seeds)"
+    assert table.format_cell(entry, "eps_traj") == "2.00e-01 ± 1.0e-01"
+
+
 def test_variants_have_their_own_files():
     assert result_path("r", Run("duffing", "svd", 2)).as_posix() == "r/duffing/svd/seed2.json"
     shots = Run("duffing", "svd", 2, shots=5, unit="samples", ood=True, latent_dim=2)
@@ -217,6 +230,9 @@ def test_cli_quick_smoke_run_writes_provenance_and_table(tmp_path, capsys):
         assert 0 < record["cpu_s"] and 0 < record["train_s"] < record["wall_s"]
         assert 0 < record["metrics"]["eps_traj"] < 5 and record["metrics"]["eps_field"] > 0
         assert len(record["loss_curve"]) <= grid.MAX_CURVE_POINTS
+        # the recorded config is what ran: the scale's epochs (one loss per epoch) and adaptation steps
+        assert record["config"]["epochs"] == record["scale"]["epochs"] == record["loss_curve"][-1][0] + 1
+        assert record["config"]["adapt_steps"] == record["scale"]["adapt_steps"]
     main(args)
     assert "0 run(s) written" in capsys.readouterr().out
     main(["table", "--out", str(tmp_path)])

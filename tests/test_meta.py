@@ -187,6 +187,9 @@ def test_evaluate_scores_the_query_of_the_support_it_was_adapted_on(data):
     (lambda: spmeta.MetaLearner(model="hnn", modulation="shift", epochs=2.5), "epochs must be an integer"),
     (lambda: spmeta.MetaLearner(model="hnn", modulation="shift", batch_samples=True), "batch_samples"),
     (lambda: HNN(dim=1, gradient="jvp"), "unknown gradient mode 'jvp'.*'explicit', 'autograd'"),
+    (lambda: spmeta.MetaLearner(method="maml", inner_steps=0), "inner_steps must be an integer >= 1"),
+    (lambda: spmeta.MetaLearner(method="scratch", scratch_lr=-1e-3), "scratch_lr must be positive"),
+    (lambda: spmeta.MetaLearner(model="hnn", modulation="shift", lambda_z=float("nan")), "lambda_z must be >= 0"),
 ])
 def test_bad_input_fails_early_with_a_clear_message(call, message):
     with pytest.raises(ValueError, match=message):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["check_int", "check_choice"]
+__all__ = ["check_int", "check_positive", "check_choice"]
 
 
 def check_int(value, what: str, minimum: int = 1) -> int:
@@ -12,6 +12,14 @@ def check_int(value, what: str, minimum: int = 1) -> int:
     names ``what``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{what} must be an integer >= {minimum}; got {value!r}")
+    return value
+
+
+def check_positive(value, what: str, allow_zero: bool = False):
+    """``value`` when it is a number > 0 (>= 0 with ``allow_zero``; NaN never passes); otherwise a
+    ``ValueError`` that names ``what``."""
+    if not (value >= 0 if allow_zero else value > 0):
+        raise ValueError(f"{what} must be {'>= 0' if allow_zero else 'positive'}; got {value!r}")
     return value
 
 

@@ -230,7 +230,7 @@ class MetaLearner:
                            gradients=gradients, energy=lambda x: _energy(net64)(x, z))
         if self.method == "scratch":
             models = baselines.scratch(lambda: self._build(self.family, False).double(), support, steps,
-                                       **({"lr": lr} if lr else {}))
+                                       lr or self.config.scratch_lr)
             return _one_model_per_system(models, support.n_systems)
         names = baselines.head_names(net64) if self.method == "anil" else None
         params = dict(net64.named_parameters())

@@ -14,6 +14,7 @@ See chapter 13 (book/13_results.md).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -134,7 +135,10 @@ def grid_network(method: str, family: str) -> torch.nn.Module:
     return MetaLearner(**settings)._build(get_family(family), modulated=method in MODULATIONS)
 
 
+@functools.cache
 def _git_commit() -> str:
+    """The checkout's commit (``-dirty`` with uncommitted changes), read once per process: a long run records
+    the code it imported, even if the checkout moves on while it runs."""
     try:
         root = Path(__file__).resolve().parents[3]
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
@@ -226,7 +230,9 @@ def run_group(runs: list[Run], progress: bool = False, command: list[str] | None
     scale: Scale = SCALES[first.scale]
     family = get_family(first.family)
     settings = method_settings(first.method, first.family)
-    learner = MetaLearner(**settings, latent_dim=first.latent_dim, seed=first.seed, device=device)
+    # the scale's epochs and adaptation steps go into the config, so that the file records what ran
+    learner = MetaLearner(**settings, latent_dim=first.latent_dim, seed=first.seed, device=device,
+                          epochs=scale.epochs, adapt_steps=scale.adapt_steps)
     common = {"settings": settings, "scale": dataclasses.asdict(scale),
               "config": dataclasses.asdict(learner.config), "network": learner.net_kwargs,
               "command": command if command is not None else sys.argv, "commit": _git_commit(),
@@ -238,7 +244,7 @@ def run_group(runs: list[Run], progress: bool = False, command: list[str] | None
     start = _clock()
     history: list[float] = []
     try:
-        history = learner.fit(datasets[False].train, epochs=scale.epochs, progress=progress)
+        history = learner.fit(datasets[False].train, progress=progress)
     except TrainingDiverged as error:
         for run in runs:
             yield run, {"run": dataclasses.asdict(run), **common, "status": "failed", "reason": str(error),
@@ -249,7 +255,7 @@ def run_group(runs: list[Run], progress: bool = False, command: list[str] | None
         test = datasets[run.ood].test
         adapt_start = _clock()
         try:
-            adapted = learner.adapt(test.support(run.shots, run.unit), steps=scale.adapt_steps)
+            adapted = learner.adapt(test.support(run.shots, run.unit))
             adapt_s = float((_clock() - adapt_start)[0])
             per_system = learner.evaluate(test, adapted, run.shots, run.unit, per_system=True)
             scores = aggregate_scores(per_system)
@@ -280,6 +286,7 @@ def run_grid(runs: list[Run], out: str | Path = "results", progress: bool = True
     """
     from tqdm.auto import tqdm
 
+    _git_commit()  # read now, before any training: the commit of the code this process imported
     todo = []
     for run in runs:
         reason = infeasible(run)

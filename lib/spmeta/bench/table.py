@@ -51,7 +51,8 @@ def load_results(out: str | Path = "results", variant: str = "") -> list[dict]:
 
 def summarize(records: list[dict]) -> dict[tuple[str, str], dict]:
     """Per (family, method): ``n``, ``failed`` (count and reasons) and, per metric, mean and std over the
-    seeds that finished (sample std; 0 for a single seed); structure checks (:data:`WORST`) as (worst, None)."""
+    seeds that finished (sample std; 0 for a single seed); structure checks (:data:`WORST`) as (worst, None).
+    ``counts[metric]`` is how many finished seeds recorded the metric (older files may lack newer ones)."""
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for record in records:
         groups[record["run"]["family"], record["run"]["method"]].append(record)
@@ -59,9 +60,10 @@ def summarize(records: list[dict]) -> dict[tuple[str, str], dict]:
     for key, group in groups.items():
         ok = [r for r in group if r["status"] == "ok"]
         entry = {"n": len(group), "seeds": sorted(r["run"]["seed"] for r in ok),
-                 "failed": [r["reason"] for r in group if r["status"] != "ok"], "metrics": {}}
+                 "failed": [r["reason"] for r in group if r["status"] != "ok"], "metrics": {}, "counts": {}}
         for metric in METRICS:
             values = [r["metrics"][metric] for r in ok if metric in r["metrics"]]
+            entry["counts"][metric] = len(values)
             if values and metric in WORST:
                 entry["metrics"][metric] = (WORST[metric](values), None)
             elif values:
@@ -73,13 +75,18 @@ def summarize(records: list[dict]) -> dict[tuple[str, str], dict]:
 
 
 def format_cell(entry: dict | None, metric: str) -> str:
-    """'1.12e-02 ± 3.0e-03', 'failed (3/3)', or '—' when nothing ran."""
+    """'1.12e-02 ± 3.0e-03', 'failed (3/3)', or '—' when nothing ran; '(2 of 3 seeds)' follows a value that
+    only some of the finished seeds recorded."""
     if entry is None:
         return "—"
     if metric not in entry["metrics"]:
         return f"failed ({len(entry['failed'])}/{entry['n']})" if entry["failed"] else "—"
     mean, std = entry["metrics"][metric]
-    cell = f"{mean:.2e} ± {std:.1e}" if entry["n"] > 1 and std is not None else f"{mean:.2e}"
+    finished = len(entry["seeds"])
+    recorded = entry.get("counts", {}).get(metric, finished)
+    cell = f"{mean:.2e} ± {std:.1e}" if recorded > 1 and std is not None else f"{mean:.2e}"
+    if recorded < finished:
+        cell += f" ({recorded} of {finished} seeds)"
     if entry["failed"]:
         cell += f" ({len(entry['failed'])}/{entry['n']} failed)"
     return cell

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from .._checks import check_choice, check_int
+from .._checks import check_choice, check_int, check_positive
 from ..data import Samples
 from ..training import check_finite_loss, squared_error
 
@@ -70,11 +70,9 @@ class AutoDecodeConfig:
             if getattr(self, name) is not None:
                 check_int(getattr(self, name), f"{name} (or None)")
         for name in ("lr_base", "lr_latent", "lr_adapt"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive; got {getattr(self, name)!r}")
+            check_positive(getattr(self, name), name)
         for name in ("lambda_z", "lambda_phi", "lambda_orth"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be >= 0; got {getattr(self, name)!r}")
+            check_positive(getattr(self, name), name, allow_zero=True)
         for name, valid in (("compile", ("auto", "on", "off")), ("lr_schedule", ("constant", "cosine")),
                             ("init", ("mean", "zero"))):
             check_choice(getattr(self, name), name, valid)

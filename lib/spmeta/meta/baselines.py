@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from .._checks import check_choice
+from .._checks import check_choice, check_int, check_positive
 from ..data import Samples
 from ..training import check_finite_loss, fit_vector_field, squared_error
 
@@ -39,7 +39,9 @@ BASELINES = ("scratch", "maml", "fomaml", "anil", "reptile")
 
 @dataclass(frozen=True)
 class BaselineConfig:
-    """Hyper-parameters of the optimisation-based baselines (defaults: the digest's starting values)."""
+    """Hyper-parameters of the optimisation-based baselines (defaults: the digest's starting values; the grid
+    sets ``epochs`` and ``adapt_steps`` to its scale's). ``scratch_lr`` is Scratch's only setting: the Adam
+    step of the fresh network it trains on each support."""
 
     epochs: int = 1000
     tasks_per_step: int = 10
@@ -49,6 +51,14 @@ class BaselineConfig:
     reptile_step: float = 0.1
     n_support: int = 30
     adapt_steps: int = 100
+    scratch_lr: float = 1e-3
+
+    def __post_init__(self):
+        for name in ("epochs", "tasks_per_step", "inner_steps", "n_support"):
+            check_int(getattr(self, name), name)
+        check_int(self.adapt_steps, "adapt_steps", 0)
+        for name in ("inner_lr", "outer_lr", "reptile_step", "scratch_lr"):
+            check_positive(getattr(self, name), name)
 
 
 def head_names(model: nn.Module) -> list[str]:

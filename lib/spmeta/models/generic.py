@@ -41,7 +41,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._checks import check_choice, check_int
+from .._checks import check_choice, check_int, check_positive
 from ..nn.mlp import DEFAULT_ACTIVATION, GENERIC_ACTIVATION, MLP
 from .fields import GRADIENT_MODES, check_state, evaluate_scalar, scalar_gradient, scalar_network
 
@@ -103,8 +103,7 @@ class GenericNet(nn.Module):
         self.gradient_mode = check_choice(gradient, "gradient mode", GRADIENT_MODES)
         self.construction = check_choice(construction, "construction", CONSTRUCTIONS)
         check_int(dim, "dim (the state length)", 2)
-        if not friction_bound > 0:
-            raise ValueError(f"friction_bound must be positive; got {friction_bound!r}")
+        check_positive(friction_bound, "friction_bound")
         self.dim, self.rank, self.friction_bound = dim, rank, float(friction_bound)
         activation = activation or CONSTRUCTIONS[construction]
         self.register_buffer("input_shift", torch.zeros(dim))
