@@ -80,6 +80,11 @@ def _family(**changes):
     return GenericFamily(**{**kwargs, **changes})
 
 
+def _constant(x, rows):
+    """A constant matrix at every state of x: (..., 3) -> (..., 3, 3)."""
+    return torch.tensor(rows, dtype=x.dtype).expand(*x.shape[:-1], 3, 3)
+
+
 def test_user_generic_family_works():
     family = _family()
     mu = torch.tensor([1.0])
@@ -97,6 +102,13 @@ def test_user_generic_family_works():
     ({"dim": 4}, "n = 4"),
     ({"rhs": lambda x, mu: x[..., :2]}, r"rhs\(x, mu\) must return the shape of x"),
     ({"rhs": lambda x, mu: torch.zeros_like(x)}, "rhs differs from L∇E"),
+    ({"poisson": lambda x, mu: torch.eye(3, dtype=x.dtype).expand(*x.shape[:-1], 3, 3)}, "not skew-symmetric"),
+    ({"poisson": lambda x, mu: _constant(x, [[0, 0, 1], [0, 0, 0], [-1, 0, 0]])}, "L∇S ≠ 0"),
+    ({"friction": lambda x, mu: _constant(x, [[0, 0, 0], [0, 1, 0], [0, 0, 0]])}, "M∇E ≠ 0"),
+    ({"friction": lambda x, mu: _constant(x, [[0, 0, 0], [0, 0, 1], [0, 0, 0]])}, "M is not symmetric"),
+    ({"friction": lambda x, mu: -_constant(x, [[0, 0, 0], [0, 1, 1], [0, 1, 1]])}, "not positive semi-definite"),
+    ({"energy": lambda x, mu: x[..., 1] ** 2 / 2 - mu[0] * torch.cos(x[..., 0]) + x[..., 2]},
+     "other values for a batch"),
 ])
 def test_inconsistent_generic_definitions(changes, message):
     with pytest.raises(ValueError, match=message):

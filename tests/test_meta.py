@@ -8,6 +8,7 @@ from spmeta.learner import aggregate_scores
 from spmeta.meta import AutoDecodeConfig, LatentTable, adapt, load_checkpoint, meta_train, save_checkpoint
 from spmeta.meta.baselines import _loss, adapt_parameters
 from spmeta.models import HNN
+from spmeta.nn.modulated import ModulatedMLP
 from spmeta.training import TrainingDiverged
 
 
@@ -188,6 +189,8 @@ def test_evaluate_scores_the_query_of_the_support_it_was_adapted_on(data):
     (lambda: spmeta.MetaLearner(model="hnn", modulation="shift", batch_samples=True), "batch_samples"),
     (lambda: HNN(dim=1, gradient="jvp"), "unknown gradient mode 'jvp'.*'explicit', 'autograd'"),
     (lambda: spmeta.MetaLearner(method="maml", inner_steps=0), "inner_steps must be an integer >= 1"),
+    (lambda: spmeta.MetaLearner(), "pass modulation=.*or method="),
+    (lambda: ModulatedMLP(2, depth=0), "depth"),  # nothing to modulate: the codes would do nothing
     (lambda: spmeta.MetaLearner(method="scratch", scratch_lr=-1e-3), "scratch_lr must be positive"),
     (lambda: spmeta.MetaLearner(model="hnn", modulation="shift", lambda_z=float("nan")), "lambda_z must be >= 0"),
 ])

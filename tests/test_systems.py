@@ -150,6 +150,8 @@ def _spring(**changes):
     ({"hamiltonian": lambda x, mu: x.sum(-1, keepdim=True)}, "must return shape"),
     ({"hamiltonian": lambda x, mu: x}, "must return shape"),
     ({"hamiltonian": lambda x, mu: 1.0}, "must return shape"),
+    ({"hamiltonian": lambda x, mu: x[..., 1] ** 2 / (2 * mu[0]) + x[..., 0] ** 2}, r"mu\[\.\.\., j\]"),
+    ({"hamiltonian": lambda x, mu: x[..., 1] ** 2 / (2 * mu[:1, 0]) + x[..., 0] ** 2}, "other values for a batch"),
     ({"dim": 0}, "dim"),
     ({"t_span": (3.0, 0.0)}, "t0 < t1"),
     ({"n_steps": 1}, "n_steps"),
@@ -187,3 +189,5 @@ def test_unknown_family_lists_valid_names():
 def test_bad_ic_sampler_shape_fails_at_construction():
     with pytest.raises(ValueError, match="ic_sampler must return shape"):
         _spring(ic_sampler=lambda n, g: torch.zeros(n, 3))
+    with pytest.raises(ValueError, match="torch.Generator"):  # a numpy-style sampler
+        _spring(ic_sampler=lambda n, rng: rng.uniform(-1, 1, size=(n, 2)))

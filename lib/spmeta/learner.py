@@ -52,7 +52,7 @@ class Adapted:
     field: Callable[[Tensor], Tensor]
     n_systems: int
     history: list[float] = field(default_factory=list)
-    latents: Tensor | None = None
+    latents: Tensor | None = None  # auto-decoding: the adapted codes, (K, d_z)
     gradients: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None
     energy: Callable[[Tensor], Tensor] | None = None
     support: tuple[int, str] | None = None  # (shots, unit) of the support it was fitted on, where known
@@ -121,7 +121,10 @@ class MetaLearner:
                  construction: str = "projection", dtype: torch.dtype = torch.float32,
                  device: str | torch.device = "cpu", seed: int = 0, **config):
         check_choice(model, "model", MODELS)
-        method = method or ("autodecode" if modulation is not None else None)
+        if method is None and modulation is None:
+            raise ValueError(f"pass modulation= (one of {sorted(MODULATIONS)}) for auto-decoding, or method= "
+                             f"(one of {[m for m in METHODS if m != 'autodecode']})")
+        method = method or "autodecode"
         check_choice(method, "method", METHODS, " (or pass modulation=)")
         if method == "autodecode":
             check_choice(modulation, "modulation", sorted(MODULATIONS))

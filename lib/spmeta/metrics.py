@@ -25,7 +25,7 @@ WORST_CASE = {"energy_drift": "max", "learned_energy_drift": "max", "max_abs_dE_
 
 
 def relative_error(pred: Tensor, true: Tensor, dims: tuple[int, ...]) -> Tensor:
-    """‖pred − true‖_F / ‖true‖_F over the dimensions ``dims``."""
+    """‖pred − true‖_F / ‖true‖_F over the dimensions ``dims``. pred, true: (...) -> (...) without ``dims``."""
     return (pred - true).norm(dim=dims) / true.norm(dim=dims)
 
 
@@ -54,7 +54,7 @@ def field_points(train_states: Tensor, n: int = 20, enlarge: float = 1.2, n_rand
 
 
 def eps_field(field_pred, field_true, points: Tensor) -> float:
-    """‖F̂ − F‖_F / ‖F‖_F over all points and components. field_*: (..., n) -> (..., n)."""
+    """‖F̂ − F‖_F / ‖F‖_F over all points and components. points: (..., n); field_*: (..., n) -> (..., n)."""
     with torch.no_grad():
         pred, true = field_pred(points), field_true(points)
     return relative_error(pred.reshape(-1), true.reshape(-1), dims=(0,)).item()

@@ -79,7 +79,8 @@ def _loss(model: nn.Module, params: Params, x: Tensor, xdot: Tensor) -> Tensor:
 
 def adapt_parameters(model: nn.Module, params: Params, x: Tensor, xdot: Tensor, steps: int, lr: float,
                      names: list[str] | None = None, create_graph: bool = False) -> Params:
-    """``steps`` SGD steps on the loss of (x, ẋ) from ``params``, updating only ``names`` (default: all)."""
+    """``steps`` SGD steps on the loss of (x, ẋ), x, xdot: (N, n), from ``params``, updating only ``names``
+    (default: all)."""
     names = names if names is not None else list(params)
     for _ in range(steps):
         loss = _loss(model, params, x, xdot)
@@ -101,7 +102,8 @@ def meta_train_baseline(method: str, model: nn.Module, train: Samples, config: B
 
     check_choice(method, "meta-learning baseline", ("maml", "fomaml", "anil", "reptile"))
     if train.n_samples <= config.n_support:
-        raise ValueError(f"each training system needs more than n_support = {config.n_support} samples")
+        raise ValueError(f"each training system has {train.n_samples} samples; the baselines need more than "
+                         f"n_support = {config.n_support} (a smaller one: MetaLearner(..., n_support=k))")
     param = next(model.parameters())
     x, xdot = train.x.to(param), train.xdot.to(param)  # the model's dtype and device
     names = head_names(model) if method == "anil" else [n for n, _ in model.named_parameters()]
@@ -151,7 +153,8 @@ def meta_train_baseline(method: str, model: nn.Module, train: Samples, config: B
 
 def scratch(make_model: Callable[[], nn.Module], support: Samples, steps: int, lr: float = 1e-3,
             progress: bool = False) -> list[nn.Module]:
-    """A fresh model per test system, trained with Adam for ``steps`` steps on its support only."""
+    """K fresh models, one per test system, each trained with Adam for ``steps`` steps on its support only
+    (support.x, support.xdot: (K, N, n)); returns the K models."""
     models = []
     for k in range(support.n_systems):
         model = make_model()

@@ -90,7 +90,8 @@ class GenericNet(nn.Module):
     Buffers ``input_shift`` m and ``input_scale`` s, (n,): the standardisation of the inputs (see
     :meth:`standardise`).
 
-    Shapes: x: (..., n) -> ẋ: (..., n); ``operators(x)`` returns L, M: (..., n, n).
+    Shapes: x: (..., n) -> ẋ: (..., n); ``operators(x)`` returns L, M: (..., n, n). With a modulation every
+    method takes x: (K, N, n) and z: (K, d_z) (or (1, d_z), shared by the K systems).
 
     See chapter 04 (book/04_generic_neural_networks.md).
     """

@@ -61,6 +61,7 @@ class HNN(nn.Module):
         return evaluate_scalar(self.hamiltonian_net, x, z)
 
     def forward(self, x: Tensor, z: Tensor | None = None) -> Tensor:
-        """The vector field J∇ₓH̃(x; z). x: (..., 2d) -> (..., 2d). Works under ``torch.no_grad()``."""
+        """The vector field J∇ₓH̃(x; z). x: (..., 2d) -> (..., 2d); with a modulation x: (K, N, 2d) and
+        z: (K, d_z). Works under ``torch.no_grad()``."""
         check_state(x, self.state_dim, f"HNN(dim={self.dim})")
         return symplectic_gradient(scalar_gradient(self.hamiltonian_net, x, z, self.gradient_mode))

@@ -36,6 +36,7 @@ class ModulatedMLP(nn.Module):
                  modulation: str = "rank_one", latent_dim: int = 10, rank: int = 5):
         super().__init__()
         check_int(latent_dim, "latent_dim")
+        check_int(depth, "depth (modulation acts on the hidden layers)")
         self.base = MLP(in_dim, out_dim, width, depth, activation)
         widths = self.base.widths
         self.modulation_name, self.latent_dim = modulation, latent_dim

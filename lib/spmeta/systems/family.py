@@ -60,7 +60,9 @@ class Family:
         n_steps: number of time points on the uniform grid over ``t_span`` (t0 included).
         ic_sampler: ``None`` for the radius default (a uniformly random direction in R^n scaled by
             r ~ U[ic_radius]); otherwise ``f(n, generator) -> (n, state_dim)``, or ``f(n, generator, mu)``
-            when the initial conditions depend on the system's parameters mu: (n_mu,).
+            when the initial conditions depend on the system's parameters mu: (n_mu,). ``generator`` is a
+            ``torch.Generator``: draw with ``torch.rand(..., generator=generator)``. Only a third parameter
+            without a default receives μ.
         ood_ranges: an out-of-distribution box with the same names (optional).
         ic_radius: (r_min, r_max) of the default sampler.
         positive: parameter names that must be positive, besides the masses ``m``/``mass``.
@@ -139,10 +141,19 @@ class Family:
         mu = mu.to(x.dtype) if x.is_floating_point() else mu
         return x.expand(*batch, self.state_dim), mu.expand(*batch, self.n_params)
 
+    def _call(self, fn: Callable, what: str, x: Tensor, mu: Tensor):
+        """fn(x, mu) for a user function, with a hint when it cannot take batches."""
+        try:
+            return fn(x, mu)
+        except (RuntimeError, IndexError) as error:
+            raise ValueError(f"{self.name}: {what}(x, mu) failed on x: {tuple(x.shape)}, mu: {tuple(mu.shape)} "
+                             f"({error}); it must take any batch shape: index the last dimension, x[..., i] and "
+                             "mu[..., j]") from error
+
     def _scalar(self, fn: Callable, what: str, x: Tensor, mu: Tensor) -> Tensor:
         """Call a user scalar function fn(x, mu) and check that it returns one value per state."""
         x, mu = self._broadcast(x, mu)
-        value = fn(x, mu)
+        value = self._call(fn, what, x, mu)
         if not isinstance(value, Tensor) or value.shape != x.shape[:-1]:
             got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
             raise ValueError(f"{self.name}: {what}(x, mu) must return shape x.shape[:-1] = "
@@ -186,7 +197,11 @@ class Family:
         required = [p for p in inspect.signature(self.ic_sampler).parameters.values()
                     if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
         takes_mu = len(required) >= 3  # f(n, generator, mu); a defaulted third parameter is not μ
-        x0 = self.ic_sampler(n, gen, mu) if takes_mu else self.ic_sampler(n, gen)
+        try:
+            x0 = self.ic_sampler(n, gen, mu) if takes_mu else self.ic_sampler(n, gen)
+        except AttributeError as error:  # e.g. a numpy-style rng.uniform(...)
+            raise ValueError(f"{self.name}: ic_sampler failed ({error}); its generator is a torch.Generator: "
+                             "draw with torch.rand(..., generator=generator)") from error
         x0 = torch.as_tensor(x0, dtype=torch.float64)
         if x0.shape != (n, self.state_dim):
             raise ValueError(f"{self.name}: ic_sampler must return shape ({n}, {self.state_dim}); "
@@ -208,6 +223,19 @@ class Family:
         return integrators.solve_ground_truth(lambda x: self.vector_field(x, mu), x0, self.time_grid())
 
     def _probe_states(self) -> tuple[Tensor, Tensor]:
-        """Three representative states and the box centre, for checking user functions at construction."""
-        x0 = self.sample_initial_conditions(3, self.box_centre(), seed=0)
-        return x0, self.box_centre().expand(3, self.n_params)
+        """n_mu + 2 initial states, each of its own μ from the box, for checking user functions at construction:
+        x: (n_mu + 2, n), mu: (n_mu + 2, n_mu). The count differs from n_mu, so a function that indexes
+        ``mu[0]`` instead of ``mu[..., 0]`` fails to broadcast."""
+        mu = self.sample_params(self.n_params + 2, seed=0)
+        return torch.cat([self.sample_initial_conditions(1, m, seed=i) for i, m in enumerate(mu)]), mu
+
+    def _check_batching(self, fn: Callable, what: str) -> None:
+        """Raise unless ``fn`` maps a batch of probe states as it maps each one alone (a function that mixes
+        the batch, e.g. ``mu[0]`` for ``mu[..., 0]``, gives every state the first one's parameters)."""
+        x, mu = self._probe_states()
+        batched = fn(x, mu)
+        alone = torch.cat([fn(x[i:i + 1], mu[i:i + 1]) for i in range(len(x))])
+        if not torch.allclose(batched, alone, rtol=1e-10, atol=1e-12):
+            raise ValueError(f"{self.name}: {what}(x, mu) gives other values for a batch of states than for each "
+                             "state alone; index the last dimension (x[..., i], mu[..., j]) and keep the batch "
+                             "dimensions apart")

@@ -30,7 +30,7 @@ class GenericFamily(Family):
         friction: ``M(x, mu) -> (..., n, n)``, symmetric positive semi-definite with M∇E = 0.
         dim: n, the length of the state x.
         rhs: optional closed-form right-hand side ``f(x, mu) -> (..., n)``; when given, it is used for the
-            ground truth, and the constructor checks it against L∇E + M∇S at a few states of the box centre.
+            ground truth, and the constructor checks it against L∇E + M∇S at a few initial states of the box.
         The remaining arguments are those of :class:`~spmeta.systems.family.Family`.
 
     See chapter 03 (book/03_generic_formalism.md).
@@ -51,7 +51,11 @@ class GenericFamily(Family):
         x, mu = self._probe_states()
         field = self.generic_field(x, mu)
         if not torch.isfinite(field).all():
-            raise ValueError(f"{name}: L∇E + M∇S is not finite at initial states of the box centre")
+            raise ValueError(f"{name}: L∇E + M∇S is not finite at initial states of the box")
+        for what, fn in (("energy", self.energy), ("entropy", self.entropy), ("poisson", self.poisson),
+                         ("friction", self.friction)):
+            self._check_batching(fn, what)
+        self._check_structure(x, mu)
         if rhs is not None:
             closed = self.vector_field(x, mu)
             if not isinstance(closed, Tensor) or closed.shape != x.shape:
@@ -59,8 +63,29 @@ class GenericFamily(Family):
                 raise ValueError(f"{name}: rhs(x, mu) must return the shape of x, {tuple(x.shape)}; got {got}")
             error = ((closed - field).norm() / field.norm().clamp_min(1e-300)).item()
             if not error <= 1e-6:
-                raise ValueError(f"{name}: rhs differs from L∇E + M∇S at states of the box centre (relative "
+                raise ValueError(f"{name}: rhs differs from L∇E + M∇S at initial states of the box (relative "
                                  f"error {error:.1e}); the closed form must be the GENERIC field")
+
+    def _check_structure(self, x: Tensor, mu: Tensor, tol: float = 1e-8) -> None:
+        """Raise unless, at the probe states, L is skew, M symmetric positive semi-definite, and L∇S = M∇E = 0,
+        each relative to the sizes involved (``tol``)."""
+        lmat, mmat = self.poisson(x, mu), self.friction(x, mu)
+        grad_e, grad_s = self.gradients(x, mu)
+        size = lambda a: a.abs().amax().clamp_min(1e-300)  # noqa: E731
+        failures = []
+        if (lmat + lmat.mT).abs().amax() > tol * size(lmat):
+            failures.append("poisson L is not skew-symmetric (L = −Lᵀ)")
+        if (mmat - mmat.mT).abs().amax() > tol * size(mmat):
+            failures.append("friction M is not symmetric")
+        elif torch.linalg.eigvalsh(mmat).amin() < -tol * size(mmat):
+            failures.append("friction M is not positive semi-definite")
+        residual_l, residual_m = self.degeneracy(x, mu)
+        if residual_l.abs().amax() > tol * size(lmat) * size(grad_s):
+            failures.append("L∇S ≠ 0 (the entropy must not change the reversible part)")
+        if residual_m.abs().amax() > tol * size(mmat) * size(grad_e):
+            failures.append("M∇E ≠ 0 (the irreversible part must conserve the energy)")
+        if failures:
+            raise ValueError(f"{self.name} is not GENERIC at initial states of the box: " + "; ".join(failures))
 
     # -- the four ingredients, with shape checks ---------------------------------------------------
     def energy(self, x: Tensor, mu: Tensor) -> Tensor:

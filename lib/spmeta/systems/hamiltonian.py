@@ -47,7 +47,9 @@ class HamiltonianFamily(Family):
         n_steps: number of time points on the uniform grid over ``t_span`` (t0 included).
         ic_sampler: ``None`` for the radius default (a uniformly random direction in R^{2d} scaled by
             r ~ U[ic_radius]); otherwise ``f(n, generator) -> (n, 2d)``, or ``f(n, generator, mu)`` when the
-            initial conditions depend on the system's parameters mu: (n_mu,).
+            initial conditions depend on the system's parameters mu: (n_mu,). ``generator`` is a
+            ``torch.Generator``: draw with ``torch.rand(..., generator=generator)``. Only a third parameter
+            without a default receives μ.
         ood_ranges: an out-of-distribution box with the same names (optional).
         ic_radius: (r_min, r_max) of the default sampler.
         separable: True when H = T(p) + V(q), a record for the user: only then is `rollout(method="leapfrog")`
@@ -69,7 +71,8 @@ class HamiltonianFamily(Family):
                          ic_radius=ic_radius, positive=positive)
         self.dim, self.hamiltonian, self.separable = dim, hamiltonian, bool(separable)
         if not torch.isfinite(self.energy(*self._probe_states())).all():
-            raise ValueError(f"{name}: hamiltonian returned non-finite values at the centre of the box")
+            raise ValueError(f"{name}: hamiltonian returned non-finite values at initial states of the box")
+        self._check_batching(self.energy, "hamiltonian")
 
     def energy(self, x: Tensor, mu: Tensor) -> Tensor:
         """H(x, μ). x: (..., 2d), mu: (..., n_mu) broadcastable  ->  (...)."""
