@@ -269,3 +269,15 @@ def test_noise_is_on_what_a_model_sees_and_never_on_the_scored_truth():
     assert not torch.equal(noisy.test.support(1).x, clean.test.support(1).x)
     assert torch.equal(noisy.test.query(1).X, clean.test.query(1).X)  # scored against the exact trajectories
     assert torch.equal(noisy.train.Xdot, clean.train.Xdot)  # derivatives stay exact
+
+
+def test_generic_inputs_are_standardised_with_the_observed_states():
+    """With noise, a GENERIC network's input standardisation comes from the states a model sees, not the
+    exact ones (the ε_field grid keeps the exact training states)."""
+    family = spmeta.get_family("damped_oscillator")
+    noisy = spmeta.make_dataset(family, n_train=3, n_test=1, n_traj=2, seed=0, noise=0.2)
+    learner = spmeta.MetaLearner(model="generic", method="scratch", width=8, depth=1, dtype=torch.float64)
+    learner.fit(noisy.train, progress=False)
+    observed = noisy.train.observed.reshape(-1, 3)
+    torch.testing.assert_close(learner.net.input_shift, observed.mean(0))
+    assert not torch.allclose(learner.net.input_shift, noisy.train.X.reshape(-1, 3).mean(0))

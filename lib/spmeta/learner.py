@@ -147,7 +147,8 @@ class MetaLearner:
         self.net: nn.Module | None = None
         self.latents: LatentTable | None = None
         self.family = None
-        self._train_states: Tensor | None = None
+        self._train_states: Tensor | None = None  # exact training states: the ε_field grid's extent
+        self._observed_states: Tensor | None = None  # what a model may see (noisy if any): standardisation
 
     def __repr__(self) -> str:
         what = self.modulation if self.method == "autodecode" else self.method
@@ -167,8 +168,8 @@ class MetaLearner:
                 raise ValueError(f"model='generic' needs a GenericFamily; {family.name!r} is a "
                                  f"{type(family).__name__}: use model='hnn'")
             net = GenericNet(family.state_dim, modulation_rank=self.rank, **mod, **self.net_kwargs)
-            if self._train_states is not None:  # the family's training states, also for Scratch
-                net.standardise(self._train_states)
+            if self._observed_states is not None:  # the observed training states, also for Scratch
+                net.standardise(self._observed_states)
         return net.to(self.dtype)
 
     def _samples(self, data: Trajectories | Samples, dtype: torch.dtype | None = None) -> Samples:
@@ -189,6 +190,7 @@ class MetaLearner:
         if not isinstance(train, Trajectories):
             raise ValueError("fit() takes the training trajectories, e.g. data.train from spmeta.make_dataset")
         self.family, self._train_states = train.family, train.X
+        self._observed_states = train.X if train.observed is None else train.observed
         config = self.config if epochs is None else dataclasses.replace(self.config, epochs=epochs)
         self.net = self._build(train.family, modulated=self.method == "autodecode").to(self.device)
         samples = self._samples(train)
