@@ -209,10 +209,37 @@ def test_shots_sweep_and_ood_share_one_meta_training(tmp_path, monkeypatch):
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["shots_pendulum.png", "shots_pendulum_ood.png"]
 
 
-@pytest.mark.parametrize("bad", [dict(family="spring"), dict(method="rank1"), dict(scale="huge")])
-def test_unknown_names_raise(bad):
-    with pytest.raises(ValueError, match="valid"):
+@pytest.mark.parametrize("bad, message", [(dict(family="spring"), "valid"), (dict(method="rank1"), "valid"),
+                                          (dict(scale="huge"), "valid"), (dict(seed=-1), "seed"),
+                                          (dict(latent_dim=0), "latent_dim"), (dict(shots=0), "shots"),
+                                          (dict(unit="steps"), "unit"), (dict(noise=float("nan")), "noise")])
+def test_bad_runs_raise(bad, message):
+    with pytest.raises(ValueError, match=message):
         Run(**{"family": "mass_spring", "method": "rank_one", "seed": 0, **bad})
+
+
+def test_a_folder_of_another_scale_is_refused_and_repeats_run_once(tmp_path, monkeypatch):
+    quick = Run("mass_spring", "rank_one", 0, scale="quick")
+    grid._write_atomic(result_path(tmp_path, quick), {**fake_record(quick), "scale": {"name": "quick"}})
+    with pytest.raises(ValueError, match="holds a quick-scale run"):  # before any training
+        run_grid([Run("mass_spring", "rank_one", 0)], tmp_path, progress=False)
+    groups = []
+    monkeypatch.setattr(grid, "run_group", lambda group, **_: groups.append(group) or
+                        [(run, fake_record(run)) for run in group])
+    run_grid([Run("pendulum", "svd", 0, scale="quick")] * 2, tmp_path, progress=False)
+    assert [len(g) for g in groups] == [1]
+    # baselines have no latent code: another latent dimension is infeasible, not a retraining
+    assert "no latent code" in grid.infeasible(Run("pendulum", "maml", 0, latent_dim=2))
+    assert grid.infeasible(Run("pendulum", "svd", 0, latent_dim=2)) is None
+
+
+def test_cli_rejects_bad_arguments_before_any_work(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    for args in (["--seeds", "-1"], ["--threads", "0"], ["--noise", "nan"], ["--shots", "٣"],
+                 ["--device", "bogus"], ["--out", str(tmp_path / "file")]):
+        with pytest.raises(SystemExit) as exit_:
+            main(["run", "--families", "mass_spring", "--methods", "scratch", "--scale", "quick", *args])
+        assert exit_.value.code == 2, args
 
 
 def test_cli_quick_smoke_run_writes_provenance_and_table(tmp_path, capsys):

@@ -30,7 +30,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from .._checks import check_choice
+from .._checks import check_choice, check_int
 from ..config import SCALES, Scale
 from ..data import make_dataset, support_trajectories
 from ..learner import MetaLearner, aggregate_scores
@@ -79,6 +79,12 @@ class Run:
         check_choice(self.family, "family", FAMILIES)
         check_choice(self.method, "method", METHODS)
         check_choice(self.scale, "scale", sorted(SCALES))
+        check_int(self.seed, "seed", 0)
+        check_int(self.shots, "shots")
+        check_choice(self.unit, "unit", ("trajectories", "samples"))
+        check_int(self.latent_dim, "latent_dim")
+        if not (math.isfinite(self.noise) and self.noise >= 0):
+            raise ValueError(f"noise must be finite and >= 0; got {self.noise}")
 
     @property
     def variant(self) -> str:
@@ -192,8 +198,11 @@ def _write_atomic(path: Path, record: dict) -> None:
 
 def infeasible(run: Run) -> str | None:
     """Why ``run`` cannot be scored, or None: a support that uses every trajectory leaves no query (e.g. 300
-    samples of mass-spring, whose 10 trajectories have 30 samples each)."""
+    samples of mass-spring, whose 10 trajectories have 30 samples each); a baseline has no latent code whose
+    dimension could change."""
     family, scale = get_family(run.family), SCALES[run.scale]
+    if run.latent_dim != 10 and run.method not in MODULATIONS:
+        return f"{run.method} has no latent code (the latent dimension is a modulation setting)"
     if support_trajectories(run.shots, run.unit, family.n_steps) >= scale.n_traj:
         return (f"{run.shots} {run.unit} of support leave no query trajectory ({scale.n_traj} trajectories of "
                 f"{family.n_steps} samples per system)")
@@ -287,15 +296,21 @@ def run_grid(runs: list[Run], out: str | Path = "results", progress: bool = True
     from tqdm.auto import tqdm
 
     _git_commit()  # read now, before any training: the commit of the code this process imported
+    if Path(out).exists() and not Path(out).is_dir():
+        raise ValueError(f"out must be a folder; {str(out)!r} is a file")
     todo = []
-    for run in runs:
+    for run in dict.fromkeys(runs):  # each run once, in order
         reason = infeasible(run)
         if reason:
             print(f"skipped {run.family}/{run.method}/{run.variant}: {reason}", file=sys.stderr)
             continue
         path = result_path(out, run)
         if path.exists():
-            if not retry_failed or json.loads(path.read_text()).get("status") == "ok":
+            record = json.loads(path.read_text())
+            if record.get("scale", {}).get("name", run.scale) != run.scale:
+                raise ValueError(f"{path} holds a {record['scale']['name']}-scale run, not a {run.scale}-scale "
+                                 f"one: write {run.scale}-scale runs to another folder (--out)")
+            if not retry_failed or record.get("status") == "ok":
                 continue
         todo.append(run)
     groups: dict[tuple, list[Run]] = {}

@@ -274,7 +274,9 @@ def format_table(record: dict) -> str:
 
 
 def main_perf(out: str, quick: bool = False, threads: int | None = None, command: list[str] | None = None) -> dict:
-    """``bench perf``: measure, print, and write the record atomically to ``out``."""
+    """``bench perf``: measure, print, and write the record atomically to ``out`` (a file, or a folder to
+    write ``perf.json`` into)."""
+    out = Path(out) / "perf.json" if Path(out).is_dir() else Path(out)
     if threads:
         torch.set_num_threads(threads)
     start = time.perf_counter()
@@ -285,6 +287,6 @@ def main_perf(out: str, quick: bool = False, threads: int | None = None, command
     record.update(quick=quick, command=command or [], commit=_git_commit(), versions=_versions(),
                   wall_s=time.perf_counter() - start)
     print(format_table(record))
-    _write_atomic(Path(out), record)
+    _write_atomic(out, record)
     print(f"written to {out}")
     return record
