@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
-VENDORED := _vendor/mathjax/tex-mml-chtml.js _vendor/widgets/require.js _vendor/widgets/embed-amd.js
+VENDORED := _vendor/mathjax/tex-mml-chtml.js _vendor/mathjax/output/chtml/fonts/woff-v2 _vendor/widgets/require.js \
+            _vendor/widgets/embed-amd.js _vendor/pages/book/@jupyter-widgets/html-manager/dist _vendor/css/spmeta.css
 
 .PHONY: book test setup notebooks vendor chromium unit nbval build-quick pages clean help
 .DEFAULT_GOAL := help
@@ -29,8 +30,9 @@ $(VENV)/.deps: pyproject.toml requirements-ci.txt $(VENV)/.torch
 
 setup: $(VENV)/.deps vendor
 
+# _vendor/ is committed, so that no build needs npm or the network: a missing file is an error, not a download.
 vendor:
-	@for f in $(VENDORED); do test -f "$$f" || { bash scripts/vendor_js.sh; break; }; done
+	@for f in $(VENDORED); do test -e "$$f" || { echo "$$f is missing: restore _vendor/ from git, or run scripts/vendor_js.sh (needs npm)"; exit 1; }; done
 
 notebooks: $(VENV)/.deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/make_notebooks.sh
@@ -52,12 +54,12 @@ unit: setup
 	$(BIN)/python -m pytest -q -m "not pages" tests
 
 nbval: setup notebooks
+	git rev-parse --is-inside-work-tree >/dev/null 2>&1 || { echo "make test needs a git checkout (it checks that notebooks/ match book/)"; exit 1; }
 	git diff --exit-code -- notebooks/ || { echo "notebooks/ differ from book/: run 'make notebooks' and commit"; exit 1; }
 	if [ -n "$$(git ls-files --others --exclude-standard notebooks/)" ]; then echo "untracked notebooks: commit them"; exit 1; fi
 	SPMETA_QUICK=1 $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env notebooks/
 
 build-quick: setup notebooks
-	for f in $(VENDORED); do test -f "$$f"; done
 	SPMETA_QUICK=1 $(BIN)/jupyter-book build --all -W -n --keep-going .
 	# pages must load no asset from a CDN (the theme's unused thebe URL constant is not a load)
 	if grep -rlE '(src|href)="https?://(cdn\.jsdelivr\.net|cdnjs\.cloudflare\.com|unpkg\.com)' _build/html --include='*.html'; then \

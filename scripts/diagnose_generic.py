@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import subprocess
 import sys
 import time
 
@@ -21,6 +20,7 @@ import torch
 
 import spmeta
 from spmeta import integrators
+from spmeta.bench.grid import git_commit
 from spmeta.metrics import relative_error
 from spmeta.models import GenericNet, VectorFieldMLP
 from spmeta.training import fit_vector_field
@@ -61,7 +61,7 @@ def main() -> None:
                  "wall_s": time.perf_counter() - start}
         print(json.dumps(entry), flush=True)
         runs.append(entry)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = git_commit()
     record = {"family": args.family, "mu": mu.tolist(), "command": ["python"] + sys.argv, "commit": commit,
               "runs": runs}
     with open(args.out, "w") as f:

@@ -8,6 +8,7 @@
 # with the shots sweep and the OOD evaluation), worker 2 the GENERIC families (about 40 min per modulation run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [[ ${1:-} == -* ]]; then sed -n 2,7p "$0"; exit 2; fi  # -h, --help, or a mistyped option
 LOG=${1:-/tmp/spmeta-grid}
 mkdir -p "$LOG"
 export OMP_NUM_THREADS=1

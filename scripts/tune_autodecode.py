@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 
 import torch
 
 import spmeta
-from spmeta.bench.grid import method_settings
+from spmeta.bench.grid import git_commit, method_settings
 from spmeta.meta.autodecode import AutoDecodeConfig
 
 NET_KEYS = ("activation",)
@@ -60,7 +61,8 @@ def main() -> None:
     for lr in map(float, args.lrs.split(",")):
         adapted = learner.adapt(val.support(shots=1), lr=lr)
         scores[str(lr)] = learner.evaluate(val, adapted)
-    record = {"family": args.family, "modulation": args.modulation, "net": net, "config": settings,
+    record = {"command": ["python"] + sys.argv, "commit": git_commit(),
+              "family": args.family, "modulation": args.modulation, "net": net, "config": settings,
               "epochs": epochs, "wall_s": wall, "device": args.device, "budget_s": args.budget, "final_loss": history[-1], "val_seed": args.val_seed,
               "validation": scores, "defaults": AutoDecodeConfig().__dict__}
     with open(args.out, "w") as f:

@@ -11,21 +11,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 
 import torch
 
 import spmeta
-from spmeta.bench.grid import method_settings
+from spmeta.bench.grid import git_commit, method_settings
 from spmeta.training import TrainingDiverged
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--family", required=True)
-    parser.add_argument("--method", required=True, choices=spmeta.meta.baselines.BASELINES)
+    parser.add_argument("--method", required=True, choices=[m for m in spmeta.meta.baselines.BASELINES
+                                                             if m != "scratch"])  # scratch is not meta-trained
     parser.add_argument("--inner-lrs", nargs="+", type=float, required=True)
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--val-seed", type=int, default=100)
@@ -52,7 +52,7 @@ def main() -> None:
         entry["wall_s"] = time.perf_counter() - start
         print(json.dumps(entry), flush=True)
         runs.append(entry)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = git_commit()
     record = {"family": args.family, "method": args.method, "command": ["python"] + sys.argv, "commit": commit,
               "protocol": f"meta-trained on the seed-0 training systems for {args.epochs} outer steps; validation: "
                           f"the test systems of a dataset drawn with seed {args.val_seed}", "runs": runs}

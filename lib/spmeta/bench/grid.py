@@ -142,7 +142,7 @@ def grid_network(method: str, family: str) -> torch.nn.Module:
 
 
 @functools.cache
-def _git_commit() -> str:
+def git_commit() -> str:
     """The checkout's commit (``-dirty`` with uncommitted changes), read once per process: a long run records
     the code it imported, even if the checkout moves on while it runs."""
     try:
@@ -244,7 +244,7 @@ def run_group(runs: list[Run], progress: bool = False, command: list[str] | None
                           epochs=scale.epochs, adapt_steps=scale.adapt_steps)
     common = {"settings": settings, "scale": dataclasses.asdict(scale),
               "config": dataclasses.asdict(learner.config), "network": learner.net_kwargs,
-              "command": command if command is not None else sys.argv, "commit": _git_commit(),
+              "command": command if command is not None else sys.argv, "commit": git_commit(),
               "versions": _versions(), "threads": torch.get_num_threads(), "device": _device_name(device),
               "trained_for": [r.variant or "main" for r in runs]}
     datasets = {ood: make_dataset(family, n_train=scale.n_train, n_test=scale.n_test, n_traj=scale.n_traj,
@@ -295,7 +295,7 @@ def run_grid(runs: list[Run], out: str | Path = "results", progress: bool = True
     """
     from tqdm.auto import tqdm
 
-    _git_commit()  # read now, before any training: the commit of the code this process imported
+    git_commit()  # read now, before any training: the commit of the code this process imported
     if Path(out).exists() and not Path(out).is_dir():
         raise ValueError(f"out must be a folder; {str(out)!r} is a file")
     todo = []
