@@ -1,8 +1,8 @@
 """Checks of the built HTML pages in headless Chromium, with no network (run after the book build).
 
 For every page of the book: math is typeset by the vendored MathJax (no raw TeX left), Markdown tables in cell
-outputs are rendered as tables, every figure image loads with a non-zero size, widgets render, and no cell
-output holds a Python traceback. Run with ``pytest -m pages`` after ``jupyter-book build``; ``make test`` does
+outputs are rendered as tables, every figure image loads with a non-zero size, widgets render (image widgets
+with their picture), and no cell output holds a Python traceback. Run with ``pytest -m pages`` after ``jupyter-book build``; ``make test`` does
 both. Where Chromium is missing and cannot be installed, the check is skipped with a message, except under
 ``CI=true``, where it must run.
 """
@@ -23,7 +23,13 @@ INSPECT = """
 const done = arguments[arguments.length - 1];
 const article = document.querySelector('article') || document.body;
 const mathNodes = [...article.querySelectorAll('.math')];
-const ready = () => !mathNodes.length || (window.MathJax && MathJax.startup && MathJax.startup.promise);
+const state = document.querySelector('script[type="application/vnd.jupyter.widget-state+json"]');
+const imageModels = state ? Object.values(JSON.parse(state.textContent).state)
+  .filter(m => m.model_name === 'ImageModel').length : 0;
+const widgetImages = () => [...document.querySelectorAll('img.widget-image')]
+  .filter(img => img.complete && img.naturalWidth > 0).length;
+const ready = () => (!mathNodes.length || (window.MathJax && MathJax.startup && MathJax.startup.promise))
+  && widgetImages() >= imageModels;
 const finish = () => Promise.all([...document.images].map(img => img.decode().catch(() => null))).then(() => {
   const prose = article.cloneNode(true);
   prose.querySelectorAll('pre, code, script, .cell_input').forEach(n => n.remove());
@@ -39,6 +45,8 @@ const finish = () => Promise.all([...document.images].map(img => img.decode().ca
       /Traceback \\(most recent call last\\)|Error\\s+Traceback/.test(o.innerText)).length,
     widgetViews: document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]').length,
     widgetsDrawn: document.querySelectorAll('.jupyter-widgets, .widget-slider').length,
+    imageModels: imageModels,
+    widgetImages: widgetImages(),
   }));
 });
 const wait = (tries) => ready() ? Promise.resolve(mathNodes.length && MathJax.startup.promise).then(finish)
@@ -94,6 +102,7 @@ def test_page(browser, page):
     assert report["tracebacks"] == 0, "a cell output contains a Python traceback"
     if report["widgetViews"]:
         assert report["widgetsDrawn"] > 0, "widget views present but no widget was drawn"
+    assert report["widgetImages"] >= report["imageModels"], f"widget images not drawn: {report}"
     failed = [e["message"] for e in browser.get_log("browser")
               if e["level"] == "SEVERE" and ("ERR_FILE_NOT_FOUND" in e["message"] or "Failed to load" in e["message"])]
     assert not failed, f"resources that failed to load: {failed}"

@@ -1,16 +1,19 @@
-"""Small helpers for the chapters: show library source, announce the scale, find the committed results.
+"""Small helpers for the chapters: show library source, announce the scale, find the committed results, and
+redraw a figure from sliders.
 
 See chapter 01 (book/01_hamiltonian_systems.md).
 """
 from __future__ import annotations
 
 import inspect
+import io
 import json
 from pathlib import Path
+from typing import Callable
 
 from .config import get_scale
 
-__all__ = ["show_source", "scale_banner", "results_dir", "load_result"]
+__all__ = ["show_source", "scale_banner", "results_dir", "load_result", "figure_explorer"]
 
 
 def show_source(obj) -> "object":
@@ -44,3 +47,43 @@ def results_dir(start: str | Path = ".") -> Path:
 def load_result(relative: str) -> dict:
     """A committed result file, e.g. ``load_result("mass_spring/rank_one/seed0.json")``."""
     return json.loads((results_dir() / relative).read_text())
+
+
+def figure_explorer(draw: Callable[..., "object"], **controls) -> "object":
+    """Widgets above a picture of ``draw(**values)``, redrawn whenever one of them changes.
+
+    ``draw`` takes the controls' values as keyword arguments and returns a matplotlib Figure (the explorer
+    closes it). The picture is an ``ipywidgets.Image``, not ``interact``'s Output widget: executing an Output
+    widget under nbclient, as the book build does, can stall the cell until the execution timeout
+    (jupyter/nbclient#312), while an image travels in the saved widget state, so the built page shows the
+    starting figure. Returns an ``ipywidgets.VBox``; display it as a cell's last value.
+
+    Example: ``figure_explorer(lambda m: plot_for(m), m=widgets.FloatSlider(value=1.0, min=0.5, max=1.5))``.
+    """
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    if not controls:
+        raise ValueError("figure_explorer needs at least one control, e.g. m=ipywidgets.FloatSlider()")
+    for name, control in controls.items():
+        if not isinstance(control, widgets.ValueWidget):
+            raise TypeError(f"control {name!r} must be an ipywidgets value widget (a slider, dropdown, ...), "
+                            f"not {type(control).__name__}")
+
+    def render() -> bytes:
+        figure = draw(**{name: control.value for name, control in controls.items()})
+        if not isinstance(figure, plt.Figure):
+            raise TypeError(f"draw must return a matplotlib Figure, not {type(figure).__name__}")
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", bbox_inches="tight")
+        plt.close(figure)
+        return buffer.getvalue()
+
+    image = widgets.Image(value=render(), format="png", layout=widgets.Layout(max_width="100%"))
+
+    def redraw(_change) -> None:
+        image.value = render()
+
+    for control in controls.values():
+        control.observe(redraw, names="value")
+    return widgets.VBox([*controls.values(), image])
