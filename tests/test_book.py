@@ -21,7 +21,7 @@ def _draw(calls):
 
 
 def test_figure_explorer_draws_at_start_and_on_every_change():
-    calls = []
+    calls, open_before = [], set(plt.get_fignums())
     a, b = widgets.FloatSlider(value=0.5, min=0, max=1), widgets.Dropdown(options=["x", "y"], value="x")
     box = figure_explorer(_draw(calls), a=a, b=b)
     image = box.children[-1]
@@ -32,7 +32,7 @@ def test_figure_explorer_draws_at_start_and_on_every_change():
     b.value = "y"
     assert calls == [(0.5, "x"), (0.9, "x"), (0.9, "y")]
     assert bytes(image.value).startswith(PNG) and bytes(image.value) != first
-    assert not plt.get_fignums(), "the explorer must close the figures it renders"
+    assert set(plt.get_fignums()) == open_before, "the explorer must close the figures it renders"
 
 
 def test_figure_explorer_refuses_bad_input():

@@ -102,6 +102,8 @@ def _plots(out: str, folder: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     from .ablation import LATENT_DIMS, has_results, latent_figure, shots_figure, shots_variants
 
     Path(folder).mkdir(parents=True, exist_ok=True)
@@ -114,6 +116,7 @@ def _plots(out: str, folder: str) -> None:
             figures[f"latent_dim_{family}.png"] = latent_figure(out, family)
     for name, fig in figures.items():
         fig.savefig(Path(folder) / name)
+        plt.close(fig)
         print(f"wrote {Path(folder) / name}")
     if not figures:
         print(f"no ablation results (shots, out-of-distribution, latent dimension) under {out!r}: no plots written")
