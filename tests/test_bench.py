@@ -272,7 +272,7 @@ def test_perf_quick_smoke_run(tmp_path, capsys):
     out = tmp_path / "perf.json"
     main(["perf", "--quick", "--out", str(out)])
     record = json.loads(out.read_text())
-    assert record["quick"] and record["sgemm_gflops"] > 0
+    assert record["quick"] and record["sgemm_gflops"] > 0 and record["adapt_steps_timed"] == 20
     for m in record["methods"].values():
         assert m["epoch_ms"] > 0 and m["epoch_gflop"] > 0 and m["memory_mb"] > 0 and m["adapt_s"] > 0
         # the derived figures follow from the measured ones (no speed target: that is `bench perf`'s job)

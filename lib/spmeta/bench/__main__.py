@@ -171,7 +171,8 @@ def main(argv: list[str] | None = None) -> None:
     table.set_defaults(func=_table)
 
     perf = commands.add_parser("perf", help="time every method's meta-training epoch, FLOPs, memory, scaling")
-    perf.add_argument("--quick", action="store_true", help="a smoke run: 10 systems, 2 repeats (CI)")
+    perf.add_argument("--quick", action="store_true",
+                      help="a smoke run: 10 systems, 2 repeats, 20 timed adaptation steps (CI)")
     perf.add_argument("--out", default=None,
                       help="JSON file or folder (default: results/perf.json, or perf-quick.json)")
     perf.add_argument("--threads", type=_integer(1), default=None, help="torch threads (default: torch's choice)")

@@ -161,30 +161,33 @@ def _saved_tensor_mb(model, train: Samples, modulated: bool) -> float:
     return total / 1e6
 
 
-def _adapt_seconds(kind: str, method: str, train: Samples) -> float:
-    """Wall time to adapt 10 systems for 100 steps on one trajectory each (float64, as the learner does)."""
+def _adapt_seconds(kind: str, method: str, train: Samples, steps: int = 100) -> float:
+    """Wall time to adapt 10 systems for 100 steps on one trajectory each (float64, as the learner does),
+    timed over ``steps`` steps and scaled to 100 (every step costs the same)."""
     model = _build(kind, method).double()
     support = Samples(train.x[:10, : train.n_samples // 10].double(), train.xdot[:10, : train.n_samples // 10].double(),
                       train.mu[:10])
     start = time.perf_counter()
     if method in MODULATIONS:
-        adapt(model, support, torch.zeros(10, dtype=torch.float64), AutoDecodeConfig(adapt_steps=100))
+        adapt(model, support, torch.zeros(10, dtype=torch.float64), AutoDecodeConfig(adapt_steps=steps))
     else:
         names = baselines.head_names(model) if method == "anil" else None
         for k in range(10):
             params = {n: p.detach().requires_grad_(True) for n, p in model.named_parameters()}
-            baselines.adapt_parameters(model, params, support.x[k], support.xdot[k], 100, 1e-2, names)
-    return time.perf_counter() - start
+            baselines.adapt_parameters(model, params, support.x[k], support.xdot[k], steps, 1e-2, names)
+    return (time.perf_counter() - start) * 100 / steps
 
 
 def measure(kinds=("hnn", "generic"), methods=PERF_METHODS, n_systems: int = 70, repeats: int = 5,
-            scaling=(10, 35, 70, 140, 280), progress: bool = True) -> dict:
-    """Run every measurement; returns the record that ``bench perf`` writes."""
+            scaling=(10, 35, 70, 140, 280), adapt_steps: int = 100, progress: bool = True) -> dict:
+    """Run every measurement; returns the record that ``bench perf`` writes. ``adapt_steps``: the adaptation
+    steps timed for ``adapt_s`` (always reported per 100 steps)."""
     from tqdm.auto import tqdm
 
     record = {"machine": {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                           "torch": torch.__version__},
-              "sgemm_gflops": sgemm_peak(), "methods": {}, "fast_vs_reference": {}, "scaling": {}}
+              "sgemm_gflops": sgemm_peak(), "methods": {}, "fast_vs_reference": {}, "scaling": {},
+              "adapt_steps_timed": adapt_steps}
     data = {}
     for kind in kinds:
         family = get_family(SETTINGS[kind]["family"])
@@ -205,7 +208,7 @@ def measure(kinds=("hnn", "generic"), methods=PERF_METHODS, n_systems: int = 70,
             "peak_ratio": flops / seconds / 1e9 / record["sgemm_gflops"],
             "floor_ratio": seconds / (flops / 1e9 / record["sgemm_gflops"]),
             "memory_mb": _saved_tensor_mb(model, train, method in MODULATIONS),
-            "adapt_s": _adapt_seconds(kind, method, train),
+            "adapt_s": _adapt_seconds(kind, method, train, adapt_steps),
             "n_parameters": sum(p.numel() for p in model.parameters()),
         }
     for kind in kinds:
@@ -281,7 +284,7 @@ def main_perf(out: str, quick: bool = False, threads: int | None = None, command
         torch.set_num_threads(threads)
     start = time.perf_counter()
     if quick:
-        record = measure(methods=QUICK_METHODS, n_systems=10, repeats=2, scaling=(10, 20))
+        record = measure(methods=QUICK_METHODS, n_systems=10, repeats=2, scaling=(10, 20), adapt_steps=20)
     else:
         record = measure()
     record.update(quick=quick, command=command or [], commit=git_commit(), versions=_versions(),
