@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Fetch the browser assets the offline book needs from the npm registry into _vendor/.
 # MathJax typesets the equations; require.js and the widget embed bundle draw ipywidgets.
-# The embed bundle loads its icon fonts relative to each page (book/@jupyter-widgets/...), so those
-# fonts go to _vendor/pages/, which Sphinx copies into the HTML root (html_extra_path).
+# The embed bundle loads its icon fonts relative to each page, from book/@jupyter-widgets/html-manager/dist/ or
+# from book/@jupyter-widgets/ depending on which of its modules loads first, so those fonts go to both places in
+# _vendor/pages/ (the second as links to the first), which Sphinx copies into the HTML root (html_extra_path).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
@@ -17,4 +18,5 @@ cp -r "$tmp"/mathjax-3.2.2/package/es5/output/chtml/fonts/woff-v2 _vendor/mathja
 cp "$tmp"/requirejs-2.3.8/package/require.js _vendor/widgets/
 cp "$tmp"/jupyter-widgets-html-manager-1.0.15/package/dist/embed-amd.js _vendor/widgets/
 cp "$tmp"/jupyter-widgets-html-manager-1.0.15/package/dist/*.{woff2,woff,ttf} "$fonts"/
+for f in "$fonts"/*; do ln -s "html-manager/dist/${f##*/}" "_vendor/pages/book/@jupyter-widgets/${f##*/}"; done
 echo "vendored: $(du -sh _vendor | cut -f1) in _vendor/"
