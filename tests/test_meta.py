@@ -5,7 +5,7 @@ import torch
 import spmeta
 from spmeta.data import Samples
 from spmeta.learner import aggregate_scores
-from spmeta.meta import AutoDecodeConfig, LatentTable, adapt, load_checkpoint, meta_train, save_checkpoint
+from spmeta.meta import AutoDecodeConfig, LatentTable, adapt, meta_train
 from spmeta.meta.baselines import _loss, adapt_parameters
 from spmeta.models import HNN
 from spmeta.nn.modulated import ModulatedMLP
@@ -94,17 +94,20 @@ def test_batch_samples_draws_that_many_samples_per_system_and_step(data):
         train(batch_samples=0)
 
 
-def test_checkpoint_round_trip(tmp_path, data):
-    model = HNN(1, width=8, depth=1, modulation="svd", latent_dim=2, rank=2).double()
-    latents = LatentTable(6, 2).double()
-    config = AutoDecodeConfig(epochs=7, lambda_z=0.5)
-    save_checkpoint(tmp_path / "ckpt.pt", model, latents, config)
-    model2 = HNN(1, width=8, depth=1, modulation="svd", latent_dim=2, rank=2).double()
-    latents2 = LatentTable(6, 2, seed=9).double()
-    assert load_checkpoint(tmp_path / "ckpt.pt", model2, latents2) == config
-    x, z = torch.randn(6, 4, 2, dtype=torch.float64), latents.codes.detach()
-    torch.testing.assert_close(model2(x, z), model(x, z))
-    torch.testing.assert_close(latents2.codes, latents.codes)
+def test_saved_learner_round_trip(tmp_path, data):
+    learner = spmeta.MetaLearner(modulation="svd", latent_dim=2, rank=2, width=8, depth=1, epochs=3, lambda_z=0.5)
+    learner.fit(data.train, progress=False)
+    learner.save(tmp_path / "ckpt.pt")
+    loaded = spmeta.MetaLearner.load(tmp_path / "ckpt.pt")
+    assert loaded.config == learner.config and loaded.budget == learner.budget and loaded.history == learner.history
+    torch.testing.assert_close(loaded.latents.codes, learner.latents.codes)
+    x, z = torch.randn(6, 4, 2), learner.latents.codes.detach()[:6]
+    torch.testing.assert_close(loaded.net(x, z), learner.net(x, z))
+    support = data.test.support()
+    assert loaded.evaluate(data.test, loaded.adapt(support)) == learner.evaluate(data.test, learner.adapt(support))
+    with pytest.raises(ValueError, match="not a saved MetaLearner"):
+        torch.save({"format": "other"}, tmp_path / "other.pt")
+        spmeta.MetaLearner.load(tmp_path / "other.pt")
 
 
 def test_maml_second_order_gradient_matches_finite_differences():
@@ -146,11 +149,11 @@ def test_metalearner_runs_every_method(data, kwargs):
     learner.fit(data.train, progress=False)
     adapted = learner.adapt(data.test.support(shots=1), steps=3)
     scores = learner.evaluate(data.test, adapted)
-    assert {"eps_traj", "eps_field", "eps_field_own", "ssim", "energy_drift", "learned_energy_drift"} <= set(scores)
+    assert {"eps_traj", "eps_field", "eps_field_family", "ssim", "energy_drift", "learned_energy_drift"} <= set(scores)
     truth = spmeta.learner.Adapted(lambda x: data.test.family.vector_field(x, data.test.mu[:, None, :]),
                                    data.test.n_systems)
     exact = learner.evaluate(data.test, truth)  # the true field scores zero on both grids
-    assert exact["eps_field"] == exact["eps_field_own"] == 0 and exact["eps_traj"] < 1e-6
+    assert exact["eps_field"] == exact["eps_field_family"] == 0 and exact["eps_traj"] < 1e-6
     assert 0 <= scores["learned_energy_drift"] < 1e-3  # RK4 with 10 substeps keeps the learned H̃
     assert all(torch.isfinite(torch.tensor(v)) for v in scores.values())
     per_system = learner.evaluate(data.test, adapted, per_system=True)

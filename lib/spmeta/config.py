@@ -30,6 +30,8 @@ class Scale:
         name: ``"quick"``, ``"book"`` or ``"paper"``.
         n_train: training systems (parameter instances) per family.
         n_test: test systems per family.
+        n_val: validation systems per family (protocol v2: for every choice made after meta-training, such as
+            the test-time optimiser; never the test systems).
         n_traj: trajectories per system.
         epochs: meta-training epochs.
         fit_steps: optimiser steps of a single-system fit.
@@ -43,6 +45,7 @@ class Scale:
     name: str
     n_train: int
     n_test: int
+    n_val: int
     n_traj: int
     epochs: int
     fit_steps: int
@@ -54,11 +57,11 @@ class Scale:
 
 
 SCALES: dict[str, Scale] = {
-    "quick": Scale("quick", n_train=8, n_test=3, n_traj=10, epochs=60, fit_steps=1000, adapt_steps=30,
+    "quick": Scale("quick", n_train=8, n_test=3, n_val=2, n_traj=10, epochs=60, fit_steps=1000, adapt_steps=30,
                    grid=12, n_portraits=3, long_periods=60, shots=(1, 10, 100)),
-    "book": Scale("book", n_train=30, n_test=5, n_traj=10, epochs=1000, fit_steps=3000, adapt_steps=100,
+    "book": Scale("book", n_train=30, n_test=5, n_val=5, n_traj=10, epochs=1000, fit_steps=3000, adapt_steps=100,
                   grid=20, n_portraits=4, long_periods=300, shots=(1, 5, 10, 30, 100, 300)),
-    "paper": Scale("paper", n_train=70, n_test=10, n_traj=10, epochs=2000, fit_steps=5000, adapt_steps=100,
+    "paper": Scale("paper", n_train=70, n_test=10, n_val=10, n_traj=10, epochs=2000, fit_steps=5000, adapt_steps=100,
                    grid=20, n_portraits=4, long_periods=1000, shots=(1, 5, 10, 30, 100, 300)),
 }
 

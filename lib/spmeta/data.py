@@ -1,8 +1,13 @@
-"""Data sets of the benchmark protocol: many systems of one family, split into train and test systems.
+"""Data sets of the benchmark protocol: many systems of one family, split into train, validation and test systems.
 
-``make_dataset`` draws n_train + n_test parameter vectors μ from the family's box, n_traj initial states per
-system, integrates the ground truth on the family's time grid and evaluates the exact derivatives. Test
+``make_dataset`` draws n_train + n_val + n_test parameter vectors μ from the family's box, n_traj initial states
+per system, integrates the ground truth on the family's time grid and evaluates the exact derivatives. Test
 systems are split further into a *support* (what a method may adapt on) and a *query* (what it is scored on).
+
+Random streams (protocol v2): each split's μ, each system's initial states and each split's noise come from
+their own generator, derived from the seed and a key (:func:`_stream`), so that changing n_train, n_val, n_traj
+or the OOD flag never changes the test systems (nor OOD the training ones). ``streams="v1"`` reproduces the old
+single-generator draws, to regenerate the systems of protocol v1 result files.
 
 See chapter 05 (book/05_learning_families.md).
 """
@@ -10,8 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import zlib
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from ._checks import check_choice, check_int
@@ -109,16 +116,25 @@ class Trajectories:
 
 @dataclass(frozen=True)
 class Dataset:
-    """Train and test systems of one family, generated with one seed."""
+    """Train, test and validation systems of one family, generated with one seed."""
 
     family: Family
     train: Trajectories
     test: Trajectories
+    val: Trajectories
     seed: int
 
 
+def _stream(seed: int, *key) -> torch.Generator:
+    """An independent generator for ``key`` (strings and non-negative ints, e.g. ``("ic", "test", 3)``) under
+    ``seed``: numpy's SeedSequence of the seed and stable codes of the key (crc32, not the salted ``hash``)."""
+    codes = [zlib.crc32(k.encode()) if isinstance(k, str) else int(k) for k in key]
+    state = np.random.SeedSequence([int(seed) % 2**64, *codes]).generate_state(1, np.uint64)
+    return torch.Generator().manual_seed(int(state[0]))
+
+
 def make_dataset(family: Family, n_train: int = 70, n_test: int = 10, n_traj: int = 10, seed: int = 0,
-                 ood: bool = False, noise: float = 0.0) -> Dataset:
+                 ood: bool = False, noise: float = 0.0, n_val: int = 0, streams: str = "v2") -> Dataset:
     """Generate the protocol's data for ``family``.
 
     Args:
@@ -128,35 +144,54 @@ def make_dataset(family: Family, n_train: int = 70, n_test: int = 10, n_traj: in
         seed: fixes μ, the initial states and the noise.
         ood: draw the *test* systems from the family's out-of-distribution box.
         noise: Gaussian noise of this relative size (times each coordinate's spread over the training states)
-            on the observed states: the training data and the test support; the derivatives stay exact, as in
-            the HNN experiments, and the test query is scored against the exact trajectories.
+            on the observed states: the training and validation data and the test support; the derivatives stay
+            exact, as in the HNN experiments, and the test query is scored against the exact trajectories.
+        n_val: validation systems, drawn from the *training* box (never the OOD one).
+        streams: ``"v2"``: the μ of each split (train, val, test, OOD test), the initial states of each system
+            (keyed by split and index) and each split's noise come from separate seeded streams, so that the
+            test systems never change with n_train, n_val, n_traj or n_test (system k stays system k), and the
+            training and validation data never change with ``ood``. ``"v1"``: the old single generator (μ
+            train, μ test, initial states system by system, noise train then test), bit for bit, to regenerate
+            the systems of protocol v1 results; it needs n_val = 0.
 
     Returns:
-        A :class:`Dataset`; ``train.X``: (n_train, n_traj, T, n), ``test.X``: (n_test, n_traj, T, n), float64.
+        A :class:`Dataset`; ``train.X``: (n_train, n_traj, T, n), ``val.X``: (n_val, n_traj, T, n),
+        ``test.X``: (n_test, n_traj, T, n), float64.
 
     See chapter 05 (book/05_learning_families.md).
     """
-    for what, value, minimum in (("n_train", n_train, 1), ("n_test", n_test, 0), ("n_traj", n_traj, 1)):
+    for what, value, minimum in (("n_train", n_train, 1), ("n_test", n_test, 0), ("n_traj", n_traj, 1),
+                                 ("n_val", n_val, 0)):
         check_int(value, what, minimum)
+    check_choice(streams, "streams", ("v1", "v2"))
+    if streams == "v1" and n_val:
+        raise ValueError(f"streams='v1' has no validation systems; got n_val={n_val}")
     if not isinstance(family, Family):
         raise ValueError(f"make_dataset needs a Family, e.g. spmeta.get_family({family!r}); "
                          f"got a {type(family).__name__}")
     if not (math.isfinite(noise) and noise >= 0):
         raise ValueError(f"noise must be finite and >= 0; got {noise}")
-    gen = as_generator(seed)
-    mu_train = family.sample_params(n_train, gen)
-    mu_test = family.sample_params(n_test, gen, ood=ood) if n_test else mu_train[:0]
+    gen = as_generator(seed) if streams == "v1" else None  # v1: one generator for everything, in the old order
 
-    def generate(mus: Tensor) -> Trajectories:
-        X = [family.trajectories(mu, family.sample_initial_conditions(n_traj, mu, gen)) for mu in mus]
+    def stream(*key) -> torch.Generator:
+        return gen if gen is not None else _stream(seed, *key)
+
+    tested = "test_ood" if ood else "test"  # the OOD box has its own streams: the in-distribution test is kept
+    mu_train = family.sample_params(n_train, stream("mu", "train"))
+    mu_test = family.sample_params(n_test, stream("mu", tested), ood=ood) if n_test else mu_train[:0]
+    mu_val = family.sample_params(n_val, stream("mu", "val")) if n_val else mu_train[:0]
+
+    def generate(mus: Tensor, split: str) -> Trajectories:
+        X = [family.trajectories(mu, family.sample_initial_conditions(n_traj, mu, stream("ic", split, k)))
+             for k, mu in enumerate(mus)]
         X = torch.stack(X) if X else torch.zeros(0, n_traj, family.n_steps, family.state_dim, dtype=torch.float64)
         Xdot = family.vector_field(X, mus[:, None, None, :]) if len(mus) else X.clone()
         return Trajectories(family, mus, family.time_grid(), X, Xdot.detach())
 
-    train, test = generate(mu_train), generate(mu_test)
+    train, test, val = generate(mu_train, "train"), generate(mu_test, tested), generate(mu_val, "val")
     if noise:  # drawn after the systems, so that the noise never changes which systems are drawn
         spread = train.X.reshape(-1, train.X.shape[-1]).std(0)  # each coordinate's spread over the training states
-        train, test = (dataclasses.replace(d, observed=d.X + noise * spread * torch.randn(d.X.shape, generator=gen,
-                                                                                          dtype=d.X.dtype))
-                       for d in (train, test))
-    return Dataset(family, train, test, seed)
+        train, test, val = (dataclasses.replace(d, observed=d.X + noise * spread * torch.randn(
+            d.X.shape, generator=stream("noise", split), dtype=d.X.dtype))
+            for d, split in ((train, "train"), (test, tested), (val, "val")))
+    return Dataset(family, train, test, val, seed)

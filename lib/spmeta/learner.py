@@ -14,28 +14,51 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import nn
 
 from . import integrators
-from ._checks import check_choice
+from ._checks import check_choice, check_int
 from .data import Samples, Trajectories
 from .meta import baselines
 from .meta.autodecode import AutoDecodeConfig, LatentTable, adapt, meta_train
-from .metrics import (WORST_CASE, energy_drift, eps_field_per_system, field_points, generic_rates, relative_error,
-                      ssim_field)
+from .meta.budget import sample_gradients, updates_per_epoch
+from .metrics import (WORST_CASE, bounds, energy_drift, eps_field_per_system, field_points, generic_rates,
+                      own_box_points, relative_error, ssim_field)
 from .models import HNN, GenericNet
 from .models.generic import CONSTRUCTIONS
 from .nn.mlp import DEFAULT_ACTIVATION
 from .nn.modulation import MODULATIONS
-from .systems import GenericFamily, HamiltonianFamily
+from .systems import GenericFamily, HamiltonianFamily, get_family
 
 Tensor = torch.Tensor
 
-__all__ = ["MetaLearner", "Adapted", "MODELS", "METHODS"]
+__all__ = ["MetaLearner", "Adapted", "MODELS", "METHODS", "CHECKPOINT_FORMAT", "save_atomic"]
+
+#: The format tag of :meth:`MetaLearner.save`'s files (and of the periodic training states of ``fit``).
+CHECKPOINT_FORMAT = "spmeta.MetaLearner/1"
+
+
+def save_atomic(obj: dict, path: str | Path) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename it: a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 MODELS = ("hnn", "generic")
 METHODS = ("autodecode",) + baselines.BASELINES
@@ -144,11 +167,19 @@ class MetaLearner:
             self.net_kwargs["construction"] = construction
         self.latent_dim, self.rank, self.dtype, self.seed = latent_dim, rank, dtype, seed
         self.device = torch.device(device)
+        # the constructor's arguments, for save() and load()
+        self.settings = dict(model=model, modulation=modulation, method=method, latent_dim=latent_dim, rank=rank,
+                             width=width, depth=depth, activation=activation, construction=construction,
+                             dtype=str(dtype).removeprefix("torch."), seed=seed)
         self.net: nn.Module | None = None
         self.latents: LatentTable | None = None
         self.family = None
-        self._train_states: Tensor | None = None  # exact training states: the ε_field grid's extent
-        self._observed_states: Tensor | None = None  # what a model may see (noisy if any): standardisation
+        self.history: list[float] = []
+        #: the meta-training's cost: ``sample_gradients`` (per-sample gradient evaluations, protocol v2's budget
+        #: unit, :mod:`~spmeta.meta.budget`) and ``outer_updates``; set by fit().
+        self.budget: dict[str, int] = {}
+        self._train_bounds: Tensor | None = None  # (2, n): the exact training states' box, ε_field_family's extent
+        self._standardisation: tuple[Tensor, Tensor] | None = None  # GENERIC inputs: shift, scale (n,) each
 
     def __repr__(self) -> str:
         what = self.modulation if self.method == "autodecode" else self.method
@@ -156,20 +187,23 @@ class MetaLearner:
 
     # -- model ---------------------------------------------------------------------------------------
     def _build(self, family, modulated: bool) -> nn.Module:
-        torch.manual_seed(self.seed)
+        """A freshly initialised network (seeded by ``seed``; torch's global random state is left as it was)."""
         mod = dict(modulation=self.modulation, latent_dim=self.latent_dim) if modulated else {}
-        if self.model_name == "hnn":
-            if not isinstance(family, HamiltonianFamily):
-                raise ValueError(f"model='hnn' needs a HamiltonianFamily; {family.name!r} is a "
-                                 f"{type(family).__name__}: use model='generic'")
-            net = HNN(family.dim, rank=self.rank, **mod, **self.net_kwargs)
-        else:
-            if not isinstance(family, GenericFamily):
-                raise ValueError(f"model='generic' needs a GenericFamily; {family.name!r} is a "
-                                 f"{type(family).__name__}: use model='hnn'")
-            net = GenericNet(family.state_dim, modulation_rank=self.rank, **mod, **self.net_kwargs)
-            if self._observed_states is not None:  # the observed training states, also for Scratch
-                net.standardise(self._observed_states)
+        if self.model_name == "hnn" and not isinstance(family, HamiltonianFamily):
+            raise ValueError(f"model='hnn' needs a HamiltonianFamily; {family.name!r} is a "
+                             f"{type(family).__name__}: use model='generic'")
+        if self.model_name == "generic" and not isinstance(family, GenericFamily):
+            raise ValueError(f"model='generic' needs a GenericFamily; {family.name!r} is a "
+                             f"{type(family).__name__}: use model='hnn'")
+        with torch.random.fork_rng(devices=[]):  # a local stream: the global generator is restored on exit
+            torch.manual_seed(self.seed)
+            if self.model_name == "hnn":
+                net = HNN(family.dim, rank=self.rank, **mod, **self.net_kwargs)
+            else:
+                net = GenericNet(family.state_dim, modulation_rank=self.rank, **mod, **self.net_kwargs)
+        if self._standardisation is not None:  # the observed training states' (fit()), also for Scratch
+            net.input_shift.copy_(self._standardisation[0])
+            net.input_scale.copy_(self._standardisation[1])
         return net.to(self.dtype)
 
     def _samples(self, data: Trajectories | Samples, dtype: torch.dtype | None = None) -> Samples:
@@ -182,33 +216,129 @@ class MetaLearner:
         return Samples(samples.x.to(dtype), samples.xdot.to(dtype), samples.mu, samples.support)
 
     # -- the three verbs -------------------------------------------------------------------------------
-    def fit(self, train: Trajectories, epochs: int | None = None, progress: bool = True) -> list[float]:
-        """Meta-train on the training systems (``data.train``); returns the loss history.
+    def fit(self, train: Trajectories, epochs: int | None = None, progress: bool = True,
+            checkpoint: str | Path | None = None, checkpoint_every: int = 100) -> list[float]:
+        """Meta-train on the training systems (``data.train``); returns the loss history (also ``self.history``).
 
         ``epochs`` overrides the configuration's. Scratch has nothing to meta-train and returns [].
+        ``self.budget`` then holds the cost in per-sample gradient evaluations and outer updates.
+
+        With ``checkpoint`` (a file path), the training state is written there every ``checkpoint_every`` epochs
+        (atomically; weights, codes, optimiser and scheduler states, the random generator): a killed run called
+        again with the same file resumes where the file left it, and its history continues the first one. The
+        file is left in place; delete it once the run is saved (:meth:`save`).
         """
         if not isinstance(train, Trajectories):
             raise ValueError("fit() takes the training trajectories, e.g. data.train from spmeta.make_dataset")
-        self.family, self._train_states = train.family, train.X
-        self._observed_states = train.X if train.observed is None else train.observed
+        check_int(checkpoint_every, "checkpoint_every")
+        self.family = train.family
+        self._train_bounds = torch.stack(bounds(train.X.double()))
+        self._standardisation = None
         config = self.config if epochs is None else dataclasses.replace(self.config, epochs=epochs)
-        self.net = self._build(train.family, modulated=self.method == "autodecode").to(self.device)
+        self.config = config
+        self.net = self._build(train.family, modulated=self.method == "autodecode")
+        if isinstance(self.net, GenericNet):  # standardised by what a model may see (noisy states, if any)
+            self.net.standardise(train.X if train.observed is None else train.observed)
+            self._standardisation = (self.net.input_shift.clone(), self.net.input_scale.clone())
+        self.net = self.net.to(self.device)
         samples = self._samples(train)
+        kind = "autodecode" if self.method == "autodecode" else self.method
+        self.budget = {"sample_gradients": sample_gradients(kind, config, samples.n_systems, samples.n_samples),
+                       "outer_updates": 0 if kind == "scratch" else
+                       config.epochs * updates_per_epoch(config, samples.n_systems)}
+        resume, save = None, None
+        if checkpoint is not None:
+            identity = {"settings": self.settings, "config": dataclasses.asdict(config), "family": train.family.name,
+                        "data": [samples.n_systems, samples.n_samples, float(samples.x.double().sum())]}
+            resume = self._resume_state(checkpoint, identity)
+            save = lambda state: save_atomic({"format": CHECKPOINT_FORMAT, "kind": "training state",  # noqa: E731
+                                              "identity": identity, "state": state}, checkpoint)
+        periodic = dict(checkpoint=save, checkpoint_every=checkpoint_every, resume=resume)
         if self.method == "autodecode":
-            self.latents, history = meta_train(self.net, samples, config, seed=self.seed, progress=progress)
+            self.latents, history = meta_train(self.net, samples, config, seed=self.seed, progress=progress,
+                                               **periodic)
         elif self.method == "scratch":
             history = []
         else:
             history = baselines.meta_train_baseline(self.method, self.net, samples, config, seed=self.seed,
-                                                    progress=progress)
+                                                    progress=progress, **periodic)
+        self.history = history
         return history
 
+    @staticmethod
+    def _resume_state(path: str | Path, identity: dict) -> dict | None:
+        """The training state in the periodic checkpoint ``path``, None if there is none; refuses another run's."""
+        if not Path(path).exists():
+            return None
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if payload.get("kind") != "training state":
+            raise ValueError(f"{path} is not a periodic training state of MetaLearner.fit")
+        if payload["identity"] != identity:
+            raise ValueError(f"{path} holds the training state of another run (other settings, configuration or "
+                             "data): delete it, or pass another checkpoint path")
+        return payload["state"]
+
+    # -- saving and loading ------------------------------------------------------------------------------
+    def save(self, path: str | Path, dtype: torch.dtype = torch.float32) -> None:
+        """Save what meta-training learned, with what rebuilds the learner, to ``path`` (atomically).
+
+        The file holds the constructor's settings and configuration, the family's name, the network's weights
+        (base, hypernetwork, shared bases, or the meta-learned initialisation) and the training codes, in
+        ``dtype``, and the training states' box (float64), the cost and the loss history. It loads with
+        ``torch.load(path, weights_only=True)``; :meth:`load` rebuilds the learner. Adapted test codes and
+        models are not saved: adaptation is cheap and deterministic.
+        """
+        if self.net is None:
+            raise ValueError("call fit() before save()")
+        if not isinstance(self.net_kwargs["activation"], str):
+            raise ValueError("a learner with a callable activation cannot be saved: pass its name "
+                             f"(one of the library's activations) instead")
+        cast = lambda t: t.detach().cpu().to(dtype) if t.is_floating_point() else t.detach().cpu()  # noqa: E731
+        save_atomic({
+            "format": CHECKPOINT_FORMAT, "kind": "learner",
+            "settings": {**self.settings, "activation": self.net_kwargs["activation"]},
+            "config": dataclasses.asdict(self.config),
+            "family": {"name": self.family.name, "state_dim": self.family.state_dim},
+            "state": {name: cast(t) for name, t in self.net.state_dict().items()},
+            "latents": None if self.latents is None else cast(self.latents.codes),
+            "standardisation": None if self._standardisation is None else [t.cpu() for t in self._standardisation],
+            "train_bounds": self._train_bounds.cpu(), "budget": self.budget, "history": list(self.history),
+        }, path)
+
+    @classmethod
+    def load(cls, path: str | Path, family=None) -> "MetaLearner":
+        """A learner from a file of :meth:`save`, on the CPU, ready to ``adapt`` and ``evaluate``.
+
+        ``family``: the family it was trained on; None looks its name up among the built-in families."""
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if payload.get("format") != CHECKPOINT_FORMAT or payload.get("kind") != "learner":
+            raise ValueError(f"{path} is not a saved MetaLearner ({CHECKPOINT_FORMAT})")
+        settings = dict(payload["settings"])
+        settings["dtype"] = getattr(torch, settings["dtype"])
+        learner = cls(**settings, **payload["config"])
+        stored = payload["family"]
+        family = family if family is not None else get_family(stored["name"])
+        if family.state_dim != stored["state_dim"]:
+            raise ValueError(f"{path} was trained on {stored['name']!r} with states of length {stored['state_dim']}; "
+                             f"{family.name!r} has {family.state_dim}")
+        learner.family, learner._train_bounds = family, payload["train_bounds"]
+        learner._standardisation = payload["standardisation"] and tuple(payload["standardisation"])
+        learner.net = learner._build(family, modulated=learner.method == "autodecode")
+        learner.net.load_state_dict(payload["state"])
+        if payload["latents"] is not None:
+            learner.latents = LatentTable(*payload["latents"].shape)
+            learner.latents.codes.data = payload["latents"].to(learner.dtype)
+        learner.budget, learner.history = dict(payload["budget"]), list(payload["history"])
+        return learner
+
     def adapt(self, support: Samples, steps: int | None = None, init: str | None = None,
-              lr: float | None = None) -> Adapted:
+              lr: float | None = None, optimiser: str | None = None) -> Adapted:
         """Adapt to new systems from their support samples (``data.test.support(shots)``).
 
         Auto-decoding fits only the latent codes, from z_avg (``init="mean"``) or zero (``init="zero"``);
-        the baselines take ``steps`` SGD steps on their parameters (Scratch: Adam from a fresh network).
+        the baselines train their parameters (ANIL: the last layer; Scratch: a fresh network). ``optimiser``
+        (``"adam"`` or ``"sgd"``) and ``lr`` override the configuration's test-time choice (auto-decoding:
+        ``adapt_optimiser``, ``lr_adapt``; baselines: :meth:`~spmeta.meta.baselines.BaselineConfig.test_time`).
         The result remembers which support it was fitted on (``Adapted.support``).
         """
         if self.net is None:
@@ -217,33 +347,33 @@ class MetaLearner:
             raise ValueError(f"adapt() takes support samples, e.g. data.test.support(shots=1); got a "
                              f"{type(support).__name__} (whole trajectories would adapt on the query itself)")
         support = self._samples(support, torch.float64)  # adaptation and evaluation run in float64
-        adapted = self._adapt(support, steps, init, lr)
+        adapted = self._adapt(support, steps, init, lr, optimiser)
         adapted.support = support.support
         return adapted
 
-    def _adapt(self, support: Samples, steps: int | None, init: str | None, lr: float | None) -> Adapted:
+    def _adapt(self, support: Samples, steps: int | None, init: str | None, lr: float | None,
+               optimiser: str | None) -> Adapted:
         steps = steps if steps is not None else self.config.adapt_steps
         net64 = copy.deepcopy(self.net).cpu().double()
         if self.method == "autodecode":
-            config = dataclasses.replace(self.config, adapt_steps=steps, **({"init": init} if init else {}),
-                                         **({"lr_adapt": lr} if lr else {}))
+            changes = {"adapt_steps": steps, "init": init, "lr_adapt": lr, "adapt_optimiser": optimiser}
+            config = dataclasses.replace(self.config, **{k: v for k, v in changes.items() if v is not None})
             z0 = self.latents.mean().cpu().double() if config.init == "mean" else torch.zeros(self.latent_dim,
                                                                                        dtype=torch.float64)
             z, history = adapt(net64, support, z0, config)
             gradients = (lambda x: net64.gradients(x, z)) if isinstance(net64, GenericNet) else None
             return Adapted(field=lambda x: net64(x, z), n_systems=support.n_systems, history=history, latents=z,
                            gradients=gradients, energy=lambda x: _energy(net64)(x, z))
+        default_optimiser, default_lr = self.config.test_time(self.method)
+        optimiser, lr = optimiser or default_optimiser, lr or default_lr
         if self.method == "scratch":
-            models = baselines.scratch(lambda: self._build(self.family, False).double(), support, steps,
-                                       lr or self.config.scratch_lr)
-            return _one_model_per_system(models, support.n_systems)
-        names = baselines.head_names(net64) if self.method == "anil" else None
-        params = dict(net64.named_parameters())
-        adapted = [baselines.adapt_parameters(net64, {n: p.detach().requires_grad_(True) for n, p in
-                                                      params.items()}, support.x[k], support.xdot[k], steps,
-                                              lr or self.config.inner_lr, names)
-                   for k in range(support.n_systems)]
-        return _one_model_per_system([baselines.adapted_copy(net64, p) for p in adapted], support.n_systems)
+            models = baselines.scratch(lambda: self._build(self.family, False).double(), support, steps, lr,
+                                       optimiser=optimiser)
+        else:
+            names = baselines.head_names(net64) if self.method == "anil" else None
+            models = [baselines.fine_tune(copy.deepcopy(net64), support.x[k], support.xdot[k], steps, lr, optimiser,
+                                          names) for k in range(support.n_systems)]
+        return _one_model_per_system(models, support.n_systems)
 
     def evaluate(self, test: Trajectories, adapted: Adapted, shots: int | None = None, unit: str | None = None,
                  substeps: int = 10, per_system: bool = False) -> dict:
@@ -253,15 +383,16 @@ class MetaLearner:
         (one trajectory if that is not known); a different one raises, since its query would overlap the
         support.
 
-        Returns a dict with ``eps_traj``, ``eps_field`` (and ``ssim`` for 2-D states), averaged over the test
-        systems, ``eps_field_own`` (ε_field on each test system's own field points, from its own states instead
-        of the family's training states: a diagnostic, not the protocol's metric), plus structure checks:
+        Returns a dict of protocol v2's metrics, averaged over the test systems: ``eps_traj``, ``eps_field`` (on
+        each test system's own box, :func:`~spmeta.metrics.own_box_points`), ``eps_field_family`` (v1's
+        ε_field, on one grid spanning all training states: an extrapolation diagnostic, not the headline) and,
+        for 2-D states, ``ssim`` (on the own grid); plus structure checks:
 
         - ``energy_drift``: the largest change of the *true* energy along the rollouts, relative to |E(0)|. It
           is meant for Hamiltonian families; a GENERIC energy can be near 0 (the damped oscillator's changes
           sign over its box), so the book judges GENERIC models by their own laws below instead.
         - for HNNs, ``learned_energy_drift``: the largest change of the learned H̃ along the learned rollout,
-          relative to H̃'s range on the field grid;
+          relative to H̃'s range on the system's own field points;
         - for GENERIC models, their own laws along their rollouts: ``max_abs_dE_dt`` = max |∇E·ẋ|,
           ``max_rel_dE_dt`` = max |∇E·ẋ| / (‖∇E‖ ‖ẋ‖) and ``min_dS_dt`` = min ∇S·ẋ.
 
@@ -285,23 +416,22 @@ class MetaLearner:
         with torch.no_grad():
             X_pred = integrators.rollout(adapted.field, x0, query.t, substeps=substeps)
         scores = {"eps_traj": relative_error(X_pred, query.X, dims=(-2, -1)).mean(-1)}  # (K,) each
-        points = field_points(self._train_states, n=20)
         true_field = lambda x: family.vector_field(x, test.mu[:, None, :])  # noqa: E731
-        scores["eps_field"] = eps_field_per_system(adapted.field, true_field, points, K)
-        # A diagnostic beside the protocol: the same error on each system's own box (its states, enlarged as the
-        # protocol's grid is), not the family's, which reaches where light systems never go.
-        own = torch.stack([field_points(test.X[k]).reshape(-1, family.state_dim) for k in range(K)])
+        own = torch.stack([own_box_points(test.X[k]) for k in range(K)])  # (K, 20, 20, 2), or (K, 2000, n)
+        own_flat = own.reshape(K, -1, family.state_dim)
         with torch.no_grad():
-            scores["eps_field_own"] = relative_error(adapted.field(own), true_field(own), dims=(-2, -1))
+            scores["eps_field"] = relative_error(adapted.field(own_flat), true_field(own_flat), dims=(-2, -1))
+        scores["eps_field_family"] = eps_field_per_system(adapted.field, true_field,
+                                                          field_points(self._train_bounds, n=20), K)
         if family.state_dim == 2:
-            scores["ssim"] = ssim_field(adapted.field, true_field, points, K)
+            scores["ssim"] = ssim_field(adapted.field, true_field, own, K)
         energy = family.energy(X_pred, test.mu[:, None, None, :])
         scores["energy_drift"] = energy_drift(energy).reshape(K, -1).amax(-1)
         if adapted.energy is not None and self.model_name == "hnn":  # the learned H̃ along the learned rollout
             with torch.no_grad():
                 H = adapted.energy(X_pred.reshape(K, -1, family.state_dim)).reshape(X_pred.shape[:-1])
-                H_grid = adapted.energy(points.reshape(1, -1, family.state_dim).to(X_pred.dtype).expand(K, -1, -1))
-            spread = (H_grid.amax(-1) - H_grid.amin(-1)).clamp(min=1e-300)  # (K,): H̃'s range on the field grid
+                H_grid = adapted.energy(own_flat.to(X_pred.dtype))
+            spread = (H_grid.amax(-1) - H_grid.amin(-1)).clamp(min=1e-300)  # (K,): H̃'s range on the own points
             scores["learned_energy_drift"] = (H - H[..., :1]).abs().reshape(K, -1).amax(-1) / spread
         if adapted.gradients is not None:
             states = X_pred.reshape(K, -1, family.state_dim)

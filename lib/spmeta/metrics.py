@@ -1,10 +1,14 @@
 """Metrics of the benchmark protocol: ε_traj, ε_field, SSIM and the structure checks.
 
 - ε_traj: roll each trajectory out from its true initial state and average ‖X̂ − X‖_F / ‖X‖_F.
-- ε_field: ‖F̂ − F‖_F / ‖F‖_F over field points: for 2-D states a uniform n × n grid over
-  [−R_q, R_q] × [−R_p, R_p] with R = 1.2 × the largest |coordinate| of the training states; for higher
-  dimensions, uniform points in the training states' bounding box (no enlargement).
-- SSIM between the predicted and true |F| images on the 2-D grid (scikit-image).
+- ε_field (protocol v2): ‖F̂ − F‖_F / ‖F‖_F on each system's *own* field points (:func:`own_box_points`): for
+  2-D states a uniform n × n grid over the bounding box of the system's own states, enlarged by 10 % of its
+  width on each side; for higher dimensions, uniform points in that box (no enlargement).
+- ε_field_family (protocol v1's ε_field, kept as an extrapolation diagnostic): the same error on one set of
+  points per family (:func:`field_points`): for 2-D states the grid over [−R_q, R_q] × [−R_p, R_p] with
+  R = 1.2 × the largest |coordinate| of the training states; for higher dimensions, uniform points in the
+  training states' bounding box.
+- SSIM between the predicted and true |F| images on the system's own 2-D grid (scikit-image).
 - Structure: the relative drift of an energy along trajectories; the rates dE/dt and dS/dt of a GENERIC model.
 
 See chapter 02 (book/02_hamiltonian_neural_networks.md).
@@ -15,7 +19,7 @@ import torch
 
 Tensor = torch.Tensor
 
-__all__ = ["relative_error", "eps_traj", "field_points", "eps_field", "eps_field_per_system", "ssim_field",
+__all__ = ["relative_error", "eps_traj", "field_points", "own_box_points", "eps_field", "eps_field_per_system", "ssim_field",
            "energy_drift", "generic_rates", "WORST_CASE"]
 
 #: The structure checks, reported as their worst case over test systems and seeds rather than a mean:
@@ -36,20 +40,51 @@ def eps_traj(X_pred: Tensor, X_true: Tensor) -> float:
 
 def field_points(train_states: Tensor, n: int = 20, enlarge: float = 1.2, n_random: int = 2000,
                  seed: int = 0) -> Tensor:
-    """The protocol's field evaluation points from training states (..., d).
+    """The family's field points (ε_field_family, protocol v1's ε_field) from training states (..., d).
 
-    d = 2: the n × n grid over ±enlarge × max |coordinate|, returned as (n, n, 2) (index [i, j] is
+    d = 2: the n × n grid over ±enlarge × max |coordinate|, centred on 0, returned as (n, n, 2) (index [i, j] is
     p_i, q_j, as ``meshgrid`` gives). d > 2: ``n_random`` uniform points in the bounding box, (n_random, d).
+    Only the states' bounding box matters: ``torch.stack(bounds(states))`` gives the same points.
     """
-    states = train_states.reshape(-1, train_states.shape[-1])
-    if states.shape[-1] == 2:
-        radius = enlarge * states.abs().amax(0)
-        q = torch.linspace(-radius[0].item(), radius[0].item(), n, dtype=states.dtype)
-        p = torch.linspace(-radius[1].item(), radius[1].item(), n, dtype=states.dtype)
-        qq, pp = torch.meshgrid(q, p, indexing="xy")
-        return torch.stack([qq, pp], -1)
-    lo, hi = states.amin(0), states.amax(0)
-    u = torch.rand(n_random, states.shape[-1], generator=torch.Generator().manual_seed(seed), dtype=states.dtype)
+    lo, hi = bounds(train_states)
+    if lo.shape[-1] == 2:
+        radius = enlarge * torch.maximum(lo.abs(), hi.abs())
+        return _grid(-radius, radius, n)
+    return _uniform(lo, hi, n_random, seed)
+
+
+def own_box_points(states: Tensor, n: int = 20, margin: float = 0.1, n_random: int = 2000, seed: int = 0) -> Tensor:
+    """Protocol v2's field points of one system, from its own states (..., d).
+
+    d = 2: the n × n grid over the states' bounding box, enlarged by ``margin`` × its width on each side,
+    (n, n, 2); unlike :func:`field_points` it is not centred on 0, so it does not reach into a region (a steep
+    wall of an asymmetric well) that the system never visits. d > 2: ``n_random`` uniform points in the
+    bounding box, not enlarged, (n_random, d).
+    """
+    lo, hi = bounds(states)
+    if lo.shape[-1] == 2:
+        pad = margin * (hi - lo)
+        return _grid(lo - pad, hi + pad, n)
+    return _uniform(lo, hi, n_random, seed)
+
+
+def bounds(states: Tensor) -> tuple[Tensor, Tensor]:
+    """The bounding box of states (..., d): (lo, hi), each (d,)."""
+    flat = states.reshape(-1, states.shape[-1])
+    return flat.amin(0), flat.amax(0)
+
+
+def _grid(lo: Tensor, hi: Tensor, n: int) -> Tensor:
+    """The n × n grid over [lo_q, hi_q] × [lo_p, hi_p], (n, n, 2), index [i, j] = (q_j, p_i)."""
+    q = torch.linspace(lo[0].item(), hi[0].item(), n, dtype=lo.dtype)
+    p = torch.linspace(lo[1].item(), hi[1].item(), n, dtype=lo.dtype)
+    qq, pp = torch.meshgrid(q, p, indexing="xy")
+    return torch.stack([qq, pp], -1)
+
+
+def _uniform(lo: Tensor, hi: Tensor, n: int, seed: int) -> Tensor:
+    """n uniform points in the box [lo, hi], (n, d), from a fixed seed."""
+    u = torch.rand(n, lo.shape[-1], generator=torch.Generator().manual_seed(seed), dtype=lo.dtype)
     return lo + (hi - lo) * u
 
 
@@ -72,15 +107,16 @@ def eps_field_per_system(field_pred, field_true, points: Tensor, n_systems: int)
 
 
 def ssim_field(field_pred, field_true, grid: Tensor, n_systems: int) -> Tensor:
-    """SSIM between the predicted and true |F| images on a 2-D grid (n, n, 2), one value per system.
+    """SSIM between the predicted and true |F| images on 2-D grids, one value per system.
 
+    grid: (n, n, 2), shared by the K systems, or (K, n, n, 2), one per system (protocol v2's own grids).
     field_*: (K, n·n, 2) -> (K, n·n, 2). Uses ``skimage.metrics.structural_similarity`` with ``data_range`` the
     true image's range. Returns (K,).
     """
     from skimage.metrics import structural_similarity  # lazy: only SSIM needs scikit-image
 
-    n = grid.shape[0]
-    pts = grid.reshape(1, -1, 2).expand(n_systems, -1, -1)
+    n = grid.shape[-2]
+    pts = grid.reshape(-1, n * n, 2).expand(n_systems, -1, -1)
     with torch.no_grad():
         pred = field_pred(pts).norm(dim=-1).reshape(-1, n, n).numpy()
         true = field_true(pts).norm(dim=-1).reshape(-1, n, n).numpy()

@@ -12,9 +12,15 @@ import math
 import torch
 from torch import nn
 
+from ._checks import check_choice
+
 Tensor = torch.Tensor
 
-__all__ = ["squared_error", "derivative_loss", "fit_vector_field", "TrainingDiverged", "check_finite_loss"]
+__all__ = ["squared_error", "derivative_loss", "fit_vector_field", "TrainingDiverged", "check_finite_loss",
+           "OPTIMISERS"]
+
+#: The optimisers a fit or a test-time adaptation can use, by name.
+OPTIMISERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 
 
 class TrainingDiverged(RuntimeError):
@@ -43,15 +49,16 @@ def derivative_loss(model: nn.Module, x: Tensor, xdot: Tensor) -> Tensor:
 
 def fit_vector_field(model: nn.Module, x: Tensor, xdot: Tensor, steps: int, lr: float = 1e-3,
                      batch_size: int | None = None, weight_decay: float = 0.0, seed: int = 0,
-                     progress: bool = True, desc: str | None = None) -> list[float]:
-    """Train ``model`` so that model(x) ≈ ẋ with Adam; returns the loss after every step.
+                     progress: bool = True, desc: str | None = None, optimiser: str = "adam") -> list[float]:
+    """Train ``model`` so that model(x) ≈ ẋ with Adam (or SGD); returns the loss after every step.
 
     Args:
         model: maps states (..., n) to derivatives (..., n); its parameters are trained in place.
         x, xdot: states and their exact time derivatives, (N, n), or (K, N, n) for K systems (for example
             with an ``MLP(..., n_models=K)`` ensemble: Adam's per-parameter scaling then trains each member
             as if alone).
-        steps: optimiser steps. lr, weight_decay: of Adam.
+        steps: optimiser steps. lr, weight_decay: of the optimiser, ``"adam"`` or ``"sgd"``.
+            Only parameters with ``requires_grad`` are trained (freeze others to fit a part of the model).
         batch_size: samples per step (drawn along the N axis); ``None`` uses all of them.
         seed: seeds the mini-batch order.
         progress: show a tqdm progress bar with the current loss.
@@ -70,8 +77,10 @@ def fit_vector_field(model: nn.Module, x: Tensor, xdot: Tensor, steps: int, lr: 
         raise ValueError("training data contain NaN or inf")
     if steps < 1:
         raise ValueError(f"steps must be >= 1; got {steps}")
+    check_choice(optimiser, "optimiser", sorted(OPTIMISERS))
     n_samples = x.shape[-2]
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    optimiser = OPTIMISERS[optimiser]([p for p in model.parameters() if p.requires_grad], lr=lr,
+                                      weight_decay=weight_decay)
     generator = torch.Generator().manual_seed(seed)
     history: list[float] = []
     from tqdm.auto import tqdm  # lazy: tqdm is not needed to import spmeta

@@ -3,6 +3,7 @@
     python -m spmeta.bench run --families mass_spring --methods rank_one maml --seeds 0 --scale quick
                                            # quick and book runs go to results/<scale>/ unless --out is given
     python -m spmeta.bench run --families pendulum --methods svd --seeds 0 --shots 1traj 1 5 10 30 100 300 --box id ood
+    python -m spmeta.bench rescore --out results   # every metric again, from the runs' checkpoints
     python -m spmeta.bench table --out results
     python -m spmeta.bench perf            # writes results/perf.json (about 10 minutes on 2 cores)
 """
@@ -84,8 +85,22 @@ def _run(args: argparse.Namespace) -> None:
         sys.exit("error: no run of this command can be scored (see the reasons above)")
 
 
+def _rescore(args: argparse.Namespace) -> None:
+    from .rescore import rescore
+
+    if not Path(args.out).is_dir():
+        sys.exit(f"error: --out {args.out!r} is not a results folder")
+    done = rescore(args.out, command=["python", "-m", "spmeta.bench"] + sys.argv[1:], force=args.force)
+    print(f"{len(done['rescored'])} file(s) rescored ({len(done['failed'])} of them now failed), "
+          f"{len(done['skipped'])} already rescored at this commit, "
+          f"{len(done['without_checkpoint'])} without a checkpoint (protocol v1 files cannot be rescored)")
+
+
 def _table(args: argparse.Namespace) -> None:
-    summary = summarize(load_results(args.out, args.variant))
+    try:
+        summary = summarize(load_results(args.out, args.variant, protocol=args.protocol))
+    except ValueError as error:  # protocol versions mixed in one cell
+        sys.exit(f"error: {error}")
     if not summary:
         sys.exit(f"no results under {args.out!r}" + (f" for variant {args.variant!r}" if args.variant else ""))
     for metric in args.metrics:
@@ -162,10 +177,19 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--retry-failed", action="store_true", help="rerun cells recorded as failed")
     run.set_defaults(func=_run)
 
+    rescore = commands.add_parser("rescore", help="recompute every metric of the result files from their "
+                                  "checkpoints, without training (resumable)")
+    rescore.add_argument("--out", default="results", help="the results folder; default: results")
+    rescore.add_argument("--force", action="store_true", help="also rescore files already rescored at this commit")
+    rescore.set_defaults(func=_rescore)
+
     table = commands.add_parser("table", help="markdown tables (mean ± std over seeds) from a results folder")
     table.add_argument("--out", default="results", help="the results folder to read (run's --out); default: results")
     table.add_argument("--variant", default="", help="e.g. shots5, ood, dz2 (default: the main grid)")
-    table.add_argument("--metrics", nargs="+", default=["eps_traj", "eps_field", "ssim"], choices=list(METRICS))
+    table.add_argument("--metrics", nargs="+", default=["eps_traj", "eps_field", "eps_field_family", "ssim"],
+                       choices=list(METRICS))
+    table.add_argument("--protocol", type=int, default=None, choices=(1, 2),
+                       help="only files of this protocol version (default: all, each row labelled when they mix)")
     table.add_argument("--plots", default=None, metavar="DIR",
                        help="also write the ablation plots (error against shots, latent dimension) as PNG files")
     table.set_defaults(func=_table)
@@ -179,7 +203,7 @@ def main(argv: list[str] | None = None) -> None:
     perf.set_defaults(func=_perf)
 
     args = parser.parse_args(argv)
-    args.parser = {"run": run, "table": table, "perf": perf}[args.command]
+    args.parser = {"run": run, "rescore": rescore, "table": table, "perf": perf}[args.command]
     args.func(args)
 
 

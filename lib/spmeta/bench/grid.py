@@ -5,9 +5,15 @@ another latent dimension). It writes ``<out>/<family>/<method>/seed<k>.json`` (v
 ``<out>/<family>/<method>/<variant>/seed<k>.json``) atomically: a temporary file, then a rename, so a run killed
 half-way leaves nothing behind and a finished file is never half-written. A rerun skips finished files.
 
-Every file records the configuration, the command, the git commit, the seed, the wall and CPU times, the library
-versions, the metrics (averaged and per test system) and a downsampled loss curve. A diverged run is recorded
-as ``"status": "failed"`` with its reason, never as a number.
+Every file records its protocol version (:data:`PROTOCOL`) and training recipe (:data:`RECIPE`), the
+configuration, the meta-training budget (per-sample gradient evaluations, outer updates, CPU seconds), the
+test-time adaptation chosen on validation systems, the command, the git commit, the seed, the wall and CPU
+times, the library versions, the metrics (averaged and per test system) and a downsampled loss curve. A
+diverged run is recorded as ``"status": "failed"`` with its reason, never as a number.
+
+Beside the JSON, ``seed<k>.pt`` holds what meta-training learned (:meth:`~spmeta.MetaLearner.save`), so that
+``python -m spmeta.bench rescore`` can recompute every metric without training; while a run trains,
+``seed<k>.resume.pt`` holds its periodic training state, and a killed run resumes from it.
 
 See chapter 13 (book/13_results.md).
 """
@@ -34,13 +40,24 @@ from .._checks import check_choice, check_int
 from ..config import SCALES, Scale
 from ..data import make_dataset, support_trajectories
 from ..learner import MetaLearner, aggregate_scores
-from ..meta.baselines import BASELINES
+from ..meta.autodecode import AutoDecodeConfig
+from ..meta.baselines import BASELINES, BaselineConfig
+from ..meta.budget import epochs_for_budget, sample_gradients
 from ..nn.modulation import MODULATIONS
 from ..systems import BUILTIN_FAMILIES, HamiltonianFamily, get_family
 from ..training import TrainingDiverged
 
-__all__ = ["Run", "METHODS", "GRID_METHODS", "FAMILIES", "method_settings", "grid_network", "infeasible",
-           "training_key", "run_group", "run_one", "run_grid", "result_path"]
+__all__ = ["Run", "METHODS", "GRID_METHODS", "FAMILIES", "PROTOCOL", "RECIPE", "method_settings", "grid_network",
+           "grid_budget", "infeasible", "training_key", "run_group", "run_one", "run_grid", "result_path",
+           "checkpoint_path", "make_grid_dataset"]
+
+#: The benchmark protocol the grid follows (``../shared/design/protocol.md``, ``book/protocol.md``): 2 scores
+#: ε_field on each test system's own box, gives every method the same budget and chooses test-time adaptation
+#: on validation systems. Result files without a ``protocol`` field are version 1.
+PROTOCOL = 2
+#: The training recipe: :func:`method_settings` with the configs' defaults, the scale's auto-decoding epochs,
+#: and baselines given the same budget (:func:`grid_budget`). Change the name when the recipe changes.
+RECIPE = "r1"
 
 #: Method names of the grid: the modulations (auto-decoding) and the optimisation-based baselines.
 METHODS = ("shift", "film", "full_weight", "rank_one", "multi_rank", "svd") + BASELINES
@@ -107,6 +124,12 @@ def result_path(out: str | Path, run: Run) -> Path:
     return (folder / run.variant if run.variant else folder) / f"seed{run.seed}.json"
 
 
+def checkpoint_path(out: str | Path, run: Run, periodic: bool = False) -> Path:
+    """Where the meta-training of ``run`` is saved (``seed<k>.pt`` beside the JSON of the first run of its
+    group), or, with ``periodic``, its periodic training state (``seed<k>.resume.pt``, local only)."""
+    return result_path(out, run).with_suffix(".resume.pt" if periodic else ".pt")
+
+
 #: Inner-loop step of the gradient-based baselines on GENERIC families: the default 1e-2 makes MAML's
 #: meta-training diverge on the damped oscillator's training systems (epoch 22); 3e-3 does not
 #: (``scripts/tune_baselines.py``, ``results/tuning/damped_oscillator_maml.json``).
@@ -132,6 +155,33 @@ def method_settings(method: str, family: str) -> dict:
     if model == "generic" and method in ("maml", "fomaml", "anil", "reptile"):
         return {"model": model, "method": method, "inner_lr": GENERIC_INNER_LR}
     return {"model": model, "method": method}
+
+
+def grid_budget(family: str, scale: Scale) -> int:
+    """The meta-training budget of every method on ``family`` at ``scale``, in per-sample gradient evaluations:
+    what the modulations' recipe uses (:func:`method_settings`, the scale's epochs); the baselines get as many
+    outer updates as this buys them (:func:`~spmeta.meta.budget.epochs_for_budget`)."""
+    settings = {k: v for k, v in method_settings("rank_one", family).items()
+                if k in {f.name for f in dataclasses.fields(AutoDecodeConfig)}}
+    config = AutoDecodeConfig(**settings, epochs=scale.epochs)
+    return sample_gradients("autodecode", config, scale.n_train, scale.n_traj * get_family(family).n_steps)
+
+
+def _epochs(method: str, family: str, scale: Scale, settings: dict) -> int:
+    """The epochs (outer updates, for the baselines) of ``method`` at ``scale`` under the equal budget."""
+    if method in MODULATIONS or method == "scratch":
+        return scale.epochs
+    config = BaselineConfig(**{k: v for k, v in settings.items() if k not in ("model", "method")})
+    n_samples = scale.n_traj * get_family(family).n_steps
+    return epochs_for_budget(method, config, scale.n_train, n_samples, grid_budget(family, scale))
+
+
+def make_grid_dataset(run: "Run", ood: bool | None = None):
+    """The data of ``run`` (its scale's sizes, seed, noise; validation systems included); ``ood`` overrides
+    the run's test box."""
+    scale = SCALES[run.scale]
+    return make_dataset(get_family(run.family), n_train=scale.n_train, n_test=scale.n_test, n_val=scale.n_val,
+                        n_traj=scale.n_traj, seed=run.seed, ood=run.ood if ood is None else ood, noise=run.noise)
 
 
 def grid_network(method: str, family: str) -> torch.nn.Module:
@@ -182,7 +232,7 @@ def _downsample(history: list[float], n: int = MAX_CURVE_POINTS) -> list[list[fl
     return [[s, history[s]] for s in steps]
 
 
-def _write_atomic(path: Path, record: dict) -> None:
+def write_atomic(path: Path, record: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -225,60 +275,85 @@ def _times(spent: np.ndarray) -> dict:
 
 
 def run_group(runs: list[Run], progress: bool = False, command: list[str] | None = None,
-              device: str = "cpu") -> Iterator[tuple[Run, dict]]:
+              device: str = "cpu", out: str | Path | None = None) -> Iterator[tuple[Run, dict]]:
     """Meta-train once for runs that share a :func:`training_key`, then adapt and evaluate each; yields
     ``(run, record)`` as each finishes (``status`` ``"ok"`` or ``"failed"``).
 
-    The training data never depend on the test box (``make_dataset`` draws them identically), so a shots sweep
-    and the OOD evaluation reuse the main cell's meta-training. ``device`` is where meta-training runs
-    (adaptation and evaluation run in float64 on the CPU)."""
+    The training data never depend on the test box (``make_dataset`` draws them apart), so a shots sweep and the
+    OOD evaluation reuse the main cell's meta-training. ``device`` is where meta-training runs (adaptation and
+    evaluation run in float64 on the CPU). With ``out``, the meta-training is saved to
+    :func:`checkpoint_path` of the first run, and periodic training states let a killed group resume.
+    After meta-training, each run's test-time optimiser and learning rate are chosen on the validation systems
+    (:func:`~spmeta.bench.validation.choose_adaptation`)."""
+    from .validation import choose_adaptation
+
     if len({training_key(r) for r in runs}) != 1:
         raise ValueError("run_group needs runs that share one training key (family, method, seed, scale, "
                          "latent_dim, noise)")
     first = runs[0]
     scale: Scale = SCALES[first.scale]
-    family = get_family(first.family)
     settings = method_settings(first.method, first.family)
-    # the scale's epochs and adaptation steps go into the config, so that the file records what ran
+    epochs = _epochs(first.method, first.family, scale, settings)
+    # the epochs and adaptation steps go into the config, so that the file records what ran
     learner = MetaLearner(**settings, latent_dim=first.latent_dim, seed=first.seed, device=device,
-                          epochs=scale.epochs, adapt_steps=scale.adapt_steps)
-    common = {"settings": settings, "scale": dataclasses.asdict(scale),
+                          epochs=epochs, adapt_steps=scale.adapt_steps)
+    common = {"protocol": PROTOCOL, "recipe": RECIPE, "settings": settings, "scale": dataclasses.asdict(scale),
               "config": dataclasses.asdict(learner.config), "network": learner.net_kwargs,
               "command": command if command is not None else sys.argv, "commit": git_commit(),
               "versions": _versions(), "threads": torch.get_num_threads(), "device": _device_name(device),
               "trained_for": [r.variant or "main" for r in runs]}
-    datasets = {ood: make_dataset(family, n_train=scale.n_train, n_test=scale.n_test, n_traj=scale.n_traj,
-                                  seed=first.seed, ood=ood, noise=first.noise)
-                for ood in sorted({False} | {r.ood for r in runs})}
+    datasets = {ood: make_grid_dataset(first, ood) for ood in sorted({False} | {r.ood for r in runs})}
+    periodic = checkpoint_path(out, first, periodic=True) if out is not None else None
+    resumed_at = 0
+    if periodic is not None and periodic.exists():
+        resumed_at = torch.load(periodic, map_location="cpu", weights_only=True)["state"]["epoch"]
     start = _clock()
-    history: list[float] = []
     try:
-        history = learner.fit(datasets[False].train, progress=progress)
+        learner.fit(datasets[False].train, progress=progress, checkpoint=periodic,
+                    checkpoint_every=max(1, epochs // 20))
     except TrainingDiverged as error:
         for run in runs:
             yield run, {"run": dataclasses.asdict(run), **common, "status": "failed", "reason": str(error),
-                        **_times(_clock() - start), "loss_curve": _downsample(history)}
+                        **_times(_clock() - start), "loss_curve": _downsample(learner.history)}
         return
     train = _clock() - start
+    common["budget"] = {**learner.budget, "cpu_s": float(train[1]), "resumed_at_epoch": resumed_at}
+    if out is not None:
+        saved = checkpoint_path(out, first)
+        learner.save(saved)
+        common["checkpoint"] = saved.relative_to(out).as_posix()
+        periodic.unlink(missing_ok=True)
     for run in runs:
-        test = datasets[run.ood].test
         adapt_start = _clock()
+        adaptation = choose_adaptation(learner, datasets[False].val, run.shots, run.unit)
         try:
-            adapted = learner.adapt(test.support(run.shots, run.unit))
-            adapt_s = float((_clock() - adapt_start)[0])
-            per_system = learner.evaluate(test, adapted, run.shots, run.unit, per_system=True)
-            scores = aggregate_scores(per_system)
-            if not all(math.isfinite(scores[k]) for k in FINITE_SCORES):
-                raise TrainingDiverged(f"the adapted models' rollouts or fields are not finite (ε_traj = "
-                                       f"{scores['eps_traj']}, ε_field = {scores['eps_field']})")
+            record = {"run": dataclasses.asdict(run), **common, **score_run(learner, run, datasets[run.ood],
+                                                                          adaptation)}
         except TrainingDiverged as error:
-            yield run, {"run": dataclasses.asdict(run), **common, "status": "failed", "reason": str(error),
-                        **_times(train + _clock() - adapt_start), "loss_curve": _downsample(history)}
+            yield run, {"run": dataclasses.asdict(run), **common, "adaptation": adaptation, "status": "failed",
+                        "reason": str(error), **_times(train + _clock() - adapt_start),
+                        "loss_curve": _downsample(learner.history)}
             continue
-        yield run, {"run": dataclasses.asdict(run), **common, "status": "ok",
-                    "metrics": scores, "per_system": per_system,
-                    "test_mu": test.mu.tolist(), **_times(train + _clock() - adapt_start),
-                    "train_s": float(train[0]), "adapt_s": adapt_s, "loss_curve": _downsample(history)}
+        yield run, {**record, **_times(train + _clock() - adapt_start), "train_s": float(train[0]),
+                    "loss_curve": _downsample(learner.history)}
+
+
+def score_run(learner: MetaLearner, run: Run, data, adaptation: dict) -> dict:
+    """Adapt a fitted learner to ``run``'s test support with the chosen ``adaptation`` (``optimiser``, ``lr``)
+    and score it: the record's ``status``, ``adaptation``, ``metrics``, ``per_system``, ``test_mu`` and
+    ``adapt_s``. Raises :class:`TrainingDiverged` if the scores are not finite."""
+    test = data.test
+    start = time.perf_counter()
+    adapted = learner.adapt(test.support(run.shots, run.unit), optimiser=adaptation["optimiser"],
+                            lr=adaptation["lr"])
+    adapt_s = time.perf_counter() - start
+    per_system = learner.evaluate(test, adapted, run.shots, run.unit, per_system=True)
+    scores = aggregate_scores(per_system)
+    if not all(math.isfinite(scores[k]) for k in FINITE_SCORES):
+        raise TrainingDiverged(f"the adapted models' rollouts or fields are not finite (ε_traj = "
+                               f"{scores['eps_traj']}, ε_field = {scores['eps_field']})")
+    return {"status": "ok", "adaptation": adaptation, "metrics": scores, "per_system": per_system,
+            "test_mu": test.mu.tolist(), "adapt_s": adapt_s}
 
 
 def run_one(run: Run, progress: bool = False, command: list[str] | None = None, device: str = "cpu") -> dict:
@@ -322,9 +397,9 @@ def run_grid(runs: list[Run], out: str | Path = "results", progress: bool = True
         first = group[0]
         bar.set_postfix_str(f"{first.family}/{first.method}/seed{first.seed}"
                             + (f" ({len(group)} variants)" if len(group) > 1 else f" {first.variant}").rstrip())
-        for run, record in run_group(group, command=command, device=device, progress=progress):
+        for run, record in run_group(group, command=command, device=device, progress=progress, out=out):
             path = result_path(out, run)
-            _write_atomic(path, record)
+            write_atomic(path, record)
             written.append(path)
             bar.update()
             if record["status"] == "ok":

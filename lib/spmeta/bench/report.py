@@ -9,29 +9,33 @@ from __future__ import annotations
 from ..nn.modulation import MODULATIONS as _MODULATIONS
 from .grid import FAMILIES, METHODS
 from .paper import reported
-from .table import METRICS, format_cell
+from .table import METRICS, format_cell, protocols
 
 __all__ = ["family_table", "targets", "HAMILTONIAN_METRICS", "GENERIC_METRICS", "BASELINE_METHODS", "paper_best",
            "ordering", "targets_table", "ordering_table", "best_method", "field_box_table", "claims"]
 
 MODULATIONS = tuple(m for m in METHODS if m in _MODULATIONS)
 
-#: Hamiltonian families: the errors, SSIM, and the structure checks (worst over seeds): the true energy's drift
-#: and the learned H̃'s change along the adapted models' rollouts.
-HAMILTONIAN_METRICS = ("eps_traj", "eps_field", "ssim", "energy_drift", "learned_energy_drift")
+#: Hamiltonian families: the errors (ε_field, the headline, on each system's own box; ε_field_family, the
+#: extrapolation diagnostic), SSIM, and the structure checks (worst over seeds): the true energy's drift and the
+#: learned H̃'s change along the adapted models' rollouts.
+HAMILTONIAN_METRICS = ("eps_traj", "eps_field", "eps_field_family", "ssim", "energy_drift", "learned_energy_drift")
 #: GENERIC families have no 2-D field image (no SSIM); their tables show the learned models' laws instead.
-GENERIC_METRICS = ("eps_traj", "eps_field", "max_rel_dE_dt", "min_dS_dt")
+GENERIC_METRICS = ("eps_traj", "eps_field", "eps_field_family", "max_rel_dE_dt", "min_dS_dt")
 
 
 def family_table(summary: dict, family: str, metrics: tuple[str, ...] = HAMILTONIAN_METRICS,
                  with_paper: bool = True) -> str:
     """A markdown table, methods × metrics, for one family: ours as mean ± std over seeds (failures shown as
-    failures); with ``with_paper``, a column of the paper's reported values, labelled by version."""
+    failures); with ``with_paper``, a column of the paper's reported values, labelled by version. Rows of two
+    protocol versions are labelled [v1] or [v2]."""
     methods = [m for m in METHODS if (family, m) in summary]
+    mixed = len(protocols({m: summary[family, m] for m in methods})) > 1
     header = ["method"] + [METRICS[m] for m in metrics] + (["paper (version)"] if with_paper else [])
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for method in methods:
-        cells = [method] + [format_cell(summary[family, method], m) for m in metrics]
+        label = f"{method} [v{summary[family, method]['protocol']}]" if mixed else method
+        cells = [label] + [format_cell(summary[family, method], m) for m in metrics]
         if with_paper:
             known = [f"{METRICS[m]} {value:.3g} ({version})" for m in metrics for version, value in
                      reported(family, method, m)]
@@ -133,18 +137,20 @@ def ordering_table(summary: dict, families=FAMILIES) -> str:
 
 
 def field_box_table(summary: dict, families) -> str:
-    """Markdown: per family and modulation, ε_field on the protocol's family grid beside ε_field on each test
-    system's own box (``eps_field_own``), and the paper's best ε_field."""
-    rows = ["| family | method | ε_field (protocol) | ε_field (own box) | paper's best ε_field |",
-            "|---|---|---|---|---|"]
+    """Markdown: per family and modulation, ε_field on each test system's own box beside ε_field_family (one
+    grid per family, protocol v1's ε_field), the protocol version of the files, and the paper's best ε_field."""
+    rows = ["| family | method | ε_field (own box) | ε_field_family | protocol | paper's best ε_field |",
+            "|---|---|---|---|---|---|"]
     for family in families:
         paper = paper_best(family, "eps_field")
         for method in MODULATIONS:
             entry = summary.get((family, method))
-            if entry and "eps_field_own" in entry["metrics"]:
-                rows.append(f"| {family} | {method} | {entry['metrics']['eps_field'][0]:.3g} | "
-                            f"{entry['metrics']['eps_field_own'][0]:.3g} | {f'{paper[0]:.3g}' if paper else '—'} |")
-    return "\n".join(rows) if len(rows) > 2 else "no result file records `eps_field_own` yet"
+            if entry and "eps_field" in entry["metrics"] and "eps_field_family" in entry["metrics"]:
+                seeds = entry["counts"]["eps_field"]
+                rows.append(f"| {family} | {method} | {entry['metrics']['eps_field'][0]:.3g} ({seeds} seed(s)) | "
+                            f"{entry['metrics']['eps_field_family'][0]:.3g} | v{entry['protocol']} | "
+                            f"{f'{paper[0]:.3g}' if paper else '—'} |")
+    return "\n".join(rows) if len(rows) > 2 else "no result file records an own-box ε_field yet"
 
 
 def claims(summary: dict, shots_summaries: dict[int, dict], families=FAMILIES) -> list[str]:

@@ -5,6 +5,13 @@
 
 No number in the book is typed by hand: the chapters call these functions on the committed ``results/``.
 
+Protocol versions are never mixed silently. Files without a ``protocol`` field are version 1, and their metrics
+are read under version 2's names: v1's ε_field (one grid per family) becomes ``eps_field_family``, and v1's
+own-box diagnostic ``eps_field_own`` (a grid of ±1.2 × the system's largest |coordinate|, centred on 0, for 2-D
+states; the same points as v2 otherwise) stands in for the headline ``eps_field``, so that a v1 row shows it
+labelled as v1. One (family, method) cell never averages files of two versions (:func:`summarize` refuses), and
+a table whose rows come from two versions labels each (:func:`markdown_table`).
+
 See chapter 13 (book/13_results.md).
 """
 from __future__ import annotations
@@ -17,18 +24,22 @@ from pathlib import Path
 from ..metrics import WORST_CASE
 from .grid import FAMILIES, FINITE_SCORES, METHODS
 
-__all__ = ["load_results", "summarize", "markdown_table", "format_cell", "METRICS", "WORST"]
+__all__ = ["load_results", "summarize", "markdown_table", "format_cell", "protocols", "protocol_label", "METRICS",
+           "WORST"]
 
 #: Metric keys and their column titles.
-METRICS = {"eps_traj": "ε_traj", "eps_field": "ε_field", "eps_field_own": "ε_field (own box)", "ssim": "SSIM",
+METRICS = {"eps_traj": "ε_traj", "eps_field": "ε_field", "eps_field_family": "ε_field_family (extrapolation)",
+           "ssim": "SSIM",
            "energy_drift": "energy drift", "learned_energy_drift": "learned H̃ drift", "max_abs_dE_dt": "max ∣dE/dt∣",
            "max_rel_dE_dt": "max ∣dE/dt∣ (relative)", "min_dS_dt": "min dS/dt"}
 #: Structure checks are reported as the worst value over seeds, not as a mean.
 WORST = {name: max if worst == "max" else min for name, worst in WORST_CASE.items()}
 
 
-def load_results(out: str | Path = "results", variant: str = "") -> list[dict]:
-    """All records of one variant ('' is the main grid: ``<out>/<family>/<method>/seed<k>.json``).
+def load_results(out: str | Path = "results", variant: str = "", protocol: int | None = None) -> list[dict]:
+    """All records of one variant ('' is the main grid: ``<out>/<family>/<method>/seed<k>.json``), each with
+    its ``protocol`` version (1 where the file has none) and its metrics under version 2's names (see the module
+    docstring); ``protocol`` keeps only the files of that version.
 
     A record marked ``ok`` whose ε_traj or ε_field is not finite (files written before the grid checked this)
     is read as a failure, as the grid records such runs now."""
@@ -39,7 +50,9 @@ def load_results(out: str | Path = "results", variant: str = "") -> list[dict]:
         for method_dir in sorted(family_dir.glob("*/")):
             folder = method_dir / variant if variant else method_dir
             for path in sorted(folder.glob("seed*.json")):
-                record = json.loads(path.read_text())
+                record = _as_v2(json.loads(path.read_text()))
+                if protocol is not None and record["protocol"] != protocol:
+                    continue
                 record["path"] = str(path)
                 scores = record.get("metrics", {})
                 if record["status"] == "ok" and not all(math.isfinite(scores.get(k, 0.0)) for k in FINITE_SCORES):
@@ -47,6 +60,36 @@ def load_results(out: str | Path = "results", variant: str = "") -> list[dict]:
                     del record["metrics"]
                 records.append(record)
     return records
+
+
+def _as_v2(record: dict) -> dict:
+    """A record with its ``protocol`` and ``recipe``, and a v1 record's metrics under version 2's names."""
+    record.setdefault("protocol", 1)
+    record.setdefault("recipe", "v1")
+    if record["protocol"] == 1:
+        for scores in (record.get("metrics"), record.get("per_system")):
+            if scores is not None:
+                family = scores.pop("eps_field", None)
+                own = scores.pop("eps_field_own", None)
+                scores.update({k: v for k, v in (("eps_field_family", family), ("eps_field", own)) if v is not None})
+    return record
+
+
+def protocols(summary: dict) -> list[int]:
+    """The protocol versions of a :func:`summarize` result, sorted."""
+    return sorted({entry["protocol"] for entry in summary.values()})
+
+
+def protocol_label(summary: dict) -> str:
+    """One sentence that says which protocol the summary's rows follow, for a table's caption."""
+    versions = protocols(summary)
+    v1 = ("protocol v1 files: ε_field is v1's own-box diagnostic (±1.2 × the test system's largest |coordinate|, "
+          "recorded by the later v1 files only), ε_field_family v1's family grid")
+    if versions == [1]:
+        return f"All rows: {v1}."
+    if versions == [2]:
+        return "All rows: protocol v2 (ε_field on each test system's own box)."
+    return f"Rows of two protocol versions, each labelled [v1] or [v2]; {v1}." if versions else ""
 
 
 def summarize(records: list[dict]) -> dict[tuple[str, str], dict]:
@@ -58,8 +101,13 @@ def summarize(records: list[dict]) -> dict[tuple[str, str], dict]:
         groups[record["run"]["family"], record["run"]["method"]].append(record)
     summary = {}
     for key, group in groups.items():
+        versions = sorted({r.get("protocol", 1) for r in group})
+        if len(versions) > 1:
+            raise ValueError(f"{key[0]}/{key[1]} has result files of protocol versions {versions}: a mean over "
+                             "seeds must not mix them; load one version (load_results(..., protocol=2))")
         ok = [r for r in group if r["status"] == "ok"]
-        entry = {"n": len(group), "seeds": sorted(r["run"]["seed"] for r in ok),
+        entry = {"n": len(group), "protocol": versions[0], "recipes": sorted({r.get("recipe", "v1") for r in group}),
+                 "seeds": sorted(r["run"]["seed"] for r in ok),
                  "failed": [r["reason"] for r in group if r["status"] != "ok"], "metrics": {}, "counts": {}}
         for metric in METRICS:
             values = [r["metrics"][metric] for r in ok if metric in r["metrics"]]
@@ -95,21 +143,28 @@ def format_cell(entry: dict | None, metric: str) -> str:
 def markdown_table(summary: dict, metric: str, families: tuple[str, ...] | None = None,
                    methods: tuple[str, ...] | None = None, bold_best: bool = True) -> str:
     """A methods × families markdown table of ``metric`` (mean ± std over seeds); the best mean per family
-    is bold (lowest, or highest for SSIM; structure checks, :data:`WORST`, have no best)."""
+    is bold (lowest, or highest for SSIM; structure checks, :data:`WORST`, have no best). When the cells come
+    from two protocol versions, each is labelled [v1] or [v2], and the best is marked within each version."""
     bold_best = bold_best and metric not in WORST
+    mixed = len(protocols(summary)) > 1
     families = families or tuple(f for f in FAMILIES if any(k[0] == f for k in summary))
     methods = methods or tuple(m for m in METHODS if any(k[1] == m for k in summary))
     best = {}
     for family in families:
-        means = {m: summary[family, m]["metrics"][metric][0] for m in methods
-                 if (family, m) in summary and metric in summary[family, m]["metrics"]}
-        if means:
-            best[family] = (max if metric == "ssim" else min)(means, key=means.get)
+        for version in protocols(summary):
+            means = {m: summary[family, m]["metrics"][metric][0] for m in methods
+                     if (family, m) in summary and metric in summary[family, m]["metrics"]
+                     and summary[family, m]["protocol"] == version}
+            if means:
+                best[family, version] = (max if metric == "ssim" else min)(means, key=means.get)
     lines = [f"| method | {' | '.join(families)} |", "|---" * (len(families) + 1) + "|"]
     for method in methods:
         cells = []
         for family in families:
-            cell = format_cell(summary.get((family, method)), metric)
-            cells.append(f"**{cell}**" if bold_best and best.get(family) == method else cell)
+            entry = summary.get((family, method))
+            cell = format_cell(entry, metric)
+            if entry is not None and bold_best and best.get((family, entry["protocol"])) == method:
+                cell = f"**{cell}**"
+            cells.append(f"{cell} [v{entry['protocol']}]" if mixed and entry is not None else cell)
         lines.append(f"| {method} | {' | '.join(cells)} |")
     return "\n".join(lines)

@@ -19,18 +19,18 @@ from __future__ import annotations
 import warnings
 import weakref
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 import torch
 from torch import nn
 
 from .._checks import check_choice, check_int, check_positive
 from ..data import Samples
-from ..training import check_finite_loss, squared_error
+from ..training import OPTIMISERS, check_finite_loss, squared_error
 
 Tensor = torch.Tensor
 
-__all__ = ["AutoDecodeConfig", "LatentTable", "meta_train", "adapt", "system_losses", "save_checkpoint",
-           "load_checkpoint"]
+__all__ = ["AutoDecodeConfig", "LatentTable", "meta_train", "adapt", "system_losses"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ class AutoDecodeConfig:
     lr_schedule: str = "cosine"  # or "constant"; "cosine" decays Θ's learning rate to zero over the epochs
     adapt_steps: int = 100
     lr_adapt: float = 1e-2
+    adapt_optimiser: str = "adam"  # of the codes at test time: "adam" or "sgd"
     init: str = "mean"  # adaptation starts from z_avg ("mean") or from zero ("zero")
 
     def __post_init__(self):
@@ -74,7 +75,7 @@ class AutoDecodeConfig:
         for name in ("lambda_z", "lambda_phi", "lambda_orth"):
             check_positive(getattr(self, name), name, allow_zero=True)
         for name, valid in (("compile", ("auto", "on", "off")), ("lr_schedule", ("constant", "cosine")),
-                            ("init", ("mean", "zero"))):
+                            ("init", ("mean", "zero")), ("adapt_optimiser", OPTIMISERS)):
             check_choice(getattr(self, name), name, valid)
 
     def samples_per_step(self, n_samples: int) -> int:
@@ -157,7 +158,8 @@ class _Loss:
 
 def meta_train(model: nn.Module, train: Samples, config: AutoDecodeConfig = AutoDecodeConfig(),
                latents: LatentTable | None = None, seed: int = 0, progress: bool = True,
-               ) -> tuple[LatentTable, list[float]]:
+               checkpoint: Callable[[dict], None] | None = None, checkpoint_every: int = 100,
+               resume: dict | None = None) -> tuple[LatentTable, list[float]]:
     """Meta-train a modulated model on the training systems; returns the latent table and the loss history.
 
     Args:
@@ -166,6 +168,10 @@ def meta_train(model: nn.Module, train: Samples, config: AutoDecodeConfig = Auto
         config: see :class:`AutoDecodeConfig`.
         latents: continue from an existing table (for example a loaded checkpoint).
         seed: seeds the initial codes.
+        checkpoint: called every ``checkpoint_every`` epochs with the training state (a dict of tensors and
+            plain values: weights, codes, optimiser and scheduler states, the random generator, the epoch and
+            the history), which ``resume`` takes back to continue the same run exactly.
+        resume: a state from ``checkpoint``: training continues at its epoch, with the history it carries.
 
     Raises:
         TrainingDiverged: on a non-finite loss, naming the epoch and the last finite loss.
@@ -214,8 +220,26 @@ def meta_train(model: nn.Module, train: Samples, config: AutoDecodeConfig = Auto
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(opt_base, config.epochs)
                  if config.lr_schedule == "cosine" else None)
     gen = torch.Generator().manual_seed(seed)
+    start = 0
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        latents.load_state_dict(resume["latents"])
+        opt_base.load_state_dict(resume["opt_base"])
+        opt_latent.load_state_dict(resume["opt_latent"])
+        if scheduler is not None:
+            scheduler.load_state_dict(resume["scheduler"])
+        gen.set_state(resume["generator"])
+        start, history = resume["epoch"], list(resume["history"])
+
+    def state(epoch: int) -> dict:  # everything the next epoch depends on
+        return {"epoch": epoch, "model": model.state_dict(), "latents": latents.state_dict(),
+                "opt_base": opt_base.state_dict(), "opt_latent": opt_latent.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "generator": gen.get_state(), "history": list(history)}
+
     try:
-        bar = tqdm(range(config.epochs), desc="meta-training", disable=not progress, mininterval=0.5)
+        bar = tqdm(range(start, config.epochs), initial=start, total=config.epochs, desc="meta-training",
+                   disable=not progress, mininterval=0.5)
         for epoch in bar:
             order = torch.randperm(train.n_systems, generator=gen) if batch_size < train.n_systems \
                 else torch.arange(train.n_systems)
@@ -249,6 +273,8 @@ def meta_train(model: nn.Module, train: Samples, config: AutoDecodeConfig = Auto
             check_finite_loss(history[-1], epoch, history[:-1], "meta-training", "epoch")
             if epoch % 20 == 0 or epoch == config.epochs - 1:
                 bar.set_postfix(loss=f"{history[-1]:.2e}", refresh=False)
+            if checkpoint is not None and (epoch + 1) % checkpoint_every == 0 and epoch + 1 < config.epochs:
+                checkpoint(state(epoch + 1))
     finally:
         losses.restore()
     return latents, history
@@ -262,7 +288,8 @@ def adapt(model: nn.Module, support: Samples, z_init: Tensor, config: AutoDecode
         model: the meta-trained model.
         support: x, xdot: (K, N, n), the support samples of K new systems.
         z_init: (d_z,) or (K, d_z): where the codes start (z_avg, or zeros).
-        config: ``adapt_steps`` Adam steps at ``lr_adapt`` on the loss plus λ_z‖z‖².
+        config: ``adapt_steps`` steps of ``adapt_optimiser`` (Adam or SGD) at ``lr_adapt`` on the loss plus
+            λ_z‖z‖².
 
     Returns:
         The codes z: (K, d_z) and the mean loss after each step.
@@ -273,7 +300,7 @@ def adapt(model: nn.Module, support: Samples, z_init: Tensor, config: AutoDecode
 
     param = next(model.parameters())
     z = z_init.to(param).expand(support.n_systems, -1).clone().requires_grad_(True)
-    optimiser = torch.optim.Adam([z], lr=config.lr_adapt)
+    optimiser = OPTIMISERS[config.adapt_optimiser]([z], lr=config.lr_adapt)
     frozen = [p.requires_grad for p in model.parameters()]
     for p in model.parameters():
         p.requires_grad_(False)
@@ -291,16 +318,3 @@ def adapt(model: nn.Module, support: Samples, z_init: Tensor, config: AutoDecode
         for p, flag in zip(model.parameters(), frozen):
             p.requires_grad_(flag)
     return z.detach(), history
-
-
-def save_checkpoint(path, model: nn.Module, latents: LatentTable, config: AutoDecodeConfig) -> None:
-    """Save the model's and the latent table's weights and the configuration (tensors and plain types only)."""
-    torch.save({"model": model.state_dict(), "latents": latents.state_dict(), "config": asdict(config)}, path)
-
-
-def load_checkpoint(path, model: nn.Module, latents: LatentTable) -> AutoDecodeConfig:
-    """Load weights saved by :func:`save_checkpoint` into ``model`` and ``latents`` (``weights_only=True``)."""
-    state = torch.load(path, weights_only=True)
-    model.load_state_dict(state["model"])
-    latents.load_state_dict(state["latents"])
-    return AutoDecodeConfig(**state["config"])

@@ -11,13 +11,13 @@ Reptile has no query and takes its inner steps on all the task's samples.
 - **ANIL** (Raghu et al., 2020): as MAML, but only the last linear layer adapts.
 - **Reptile** (Nichol et al., 2018): θ ← θ + ε(θ_k − θ), with θ_k after k SGD steps on one task.
 
-At test time every method takes the same number of SGD steps on the same support.
+At test time every method takes the same number of steps on the same support (:func:`fine_tune`), with the
+optimiser and learning rate chosen for it on validation systems (protocol v2).
 
 See chapter 05 (book/05_learning_families.md).
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Callable
 
@@ -27,12 +27,13 @@ from torch.func import functional_call
 
 from .._checks import check_choice, check_int, check_positive
 from ..data import Samples
-from ..training import check_finite_loss, fit_vector_field, squared_error
+from ..training import OPTIMISERS, check_finite_loss, fit_vector_field, squared_error
 
 Tensor = torch.Tensor
 Params = dict[str, Tensor]
 
-__all__ = ["BaselineConfig", "BASELINES", "meta_train_baseline", "adapt_parameters", "scratch", "head_names"]
+__all__ = ["BaselineConfig", "BASELINES", "meta_train_baseline", "adapt_parameters", "scratch", "fine_tune",
+           "head_names"]
 
 BASELINES = ("scratch", "maml", "fomaml", "anil", "reptile")
 
@@ -43,7 +44,7 @@ class BaselineConfig:
     sets ``epochs`` and ``adapt_steps`` to its scale's). ``scratch_lr`` is Scratch's only setting: the Adam
     step of the fresh network it trains on each support."""
 
-    epochs: int = 1000
+    epochs: int = 1000  # outer updates (one meta-batch of tasks each); the grid sets them from the budget
     tasks_per_step: int = 10
     inner_steps: int = 5
     inner_lr: float = 1e-2
@@ -52,6 +53,8 @@ class BaselineConfig:
     n_support: int = 30
     adapt_steps: int = 100
     scratch_lr: float = 1e-3
+    adapt_optimiser: str | None = None  # at test time: "sgd" or "adam"; None: SGD (Scratch: Adam)
+    adapt_lr: float | None = None  # at test time; None: inner_lr (Scratch: scratch_lr)
 
     def __post_init__(self):
         for name in ("epochs", "tasks_per_step", "inner_steps", "n_support"):
@@ -59,6 +62,16 @@ class BaselineConfig:
         check_int(self.adapt_steps, "adapt_steps", 0)
         for name in ("inner_lr", "outer_lr", "reptile_step", "scratch_lr"):
             check_positive(getattr(self, name), name)
+        if self.adapt_lr is not None:
+            check_positive(self.adapt_lr, "adapt_lr")
+        if self.adapt_optimiser is not None:
+            check_choice(self.adapt_optimiser, "adapt_optimiser", sorted(OPTIMISERS))
+
+    def test_time(self, method: str) -> tuple[str, float]:
+        """(optimiser, learning rate) of ``method``'s test-time adaptation."""
+        scratch = method == "scratch"
+        return (self.adapt_optimiser or ("adam" if scratch else "sgd"),
+                self.adapt_lr or (self.scratch_lr if scratch else self.inner_lr))
 
 
 def head_names(model: nn.Module) -> list[str]:
@@ -90,11 +103,13 @@ def adapt_parameters(model: nn.Module, params: Params, x: Tensor, xdot: Tensor, 
 
 
 def meta_train_baseline(method: str, model: nn.Module, train: Samples, config: BaselineConfig = BaselineConfig(),
-                        seed: int = 0, progress: bool = True) -> list[float]:
+                        seed: int = 0, progress: bool = True, checkpoint: Callable[[dict], None] | None = None,
+                        checkpoint_every: int = 100, resume: dict | None = None) -> list[float]:
     """Meta-train ``model`` in place with MAML, FOMAML, ANIL or Reptile; returns the outer-loss history.
 
     train: samples of the training systems, x, xdot: (K, N, n); each system is a task whose first
-    ``n_support`` samples are its support and the rest its query.
+    ``n_support`` samples are its support and the rest its query. ``checkpoint`` and ``resume`` work as in
+    :func:`~spmeta.meta.autodecode.meta_train` (every ``checkpoint_every`` epochs, that is, outer updates).
 
     See chapter 05 (book/05_learning_families.md).
     """
@@ -110,8 +125,15 @@ def meta_train_baseline(method: str, model: nn.Module, train: Samples, config: B
     optimiser = torch.optim.Adam(model.parameters(), lr=config.outer_lr)
     gen = torch.Generator().manual_seed(seed)
     history: list[float] = []
+    start = 0
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimiser.load_state_dict(resume["optimiser"])
+        gen.set_state(resume["generator"])
+        start, history = resume["epoch"], list(resume["history"])
     s = config.n_support
-    for epoch in tqdm(range(config.epochs), desc=method, disable=not progress, mininterval=0.5):
+    for epoch in tqdm(range(start, config.epochs), initial=start, total=config.epochs, desc=method,
+                      disable=not progress, mininterval=0.5):
         tasks = torch.randperm(train.n_systems, generator=gen)[: config.tasks_per_step].tolist()
         params = dict(model.named_parameters())
         if method == "reptile":
@@ -148,27 +170,31 @@ def meta_train_baseline(method: str, model: nn.Module, train: Samples, config: B
             optimiser.step()
         check_finite_loss(total, epoch, history, method, "epoch")
         history.append(total)
+        if checkpoint is not None and (epoch + 1) % checkpoint_every == 0 and epoch + 1 < config.epochs:
+            checkpoint({"epoch": epoch + 1, "model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                        "generator": gen.get_state(), "history": list(history)})
     return history
 
 
 def scratch(make_model: Callable[[], nn.Module], support: Samples, steps: int, lr: float = 1e-3,
-            progress: bool = False) -> list[nn.Module]:
-    """K fresh models, one per test system, each trained with Adam for ``steps`` steps on its support only
+            progress: bool = False, optimiser: str = "adam") -> list[nn.Module]:
+    """K fresh models, one per test system, each trained for ``steps`` steps of ``optimiser`` on its support only
     (support.x, support.xdot: (K, N, n)); returns the K models."""
-    models = []
-    for k in range(support.n_systems):
-        model = make_model()
-        dtype = next(model.parameters()).dtype
-        fit_vector_field(model, support.x[k].to(dtype), support.xdot[k].to(dtype), steps, lr=lr, progress=progress,
-                         desc=f"scratch {k}")
-        models.append(model)
-    return models
+    return [fine_tune(make_model(), support.x[k], support.xdot[k], steps, lr, optimiser, progress=progress,
+                      desc=f"scratch {k}") for k in range(support.n_systems)]
 
 
-def adapted_copy(model: nn.Module, params: Params) -> nn.Module:
-    """A copy of ``model`` carrying the adapted ``params`` (for rollouts and plots)."""
-    clone = copy.deepcopy(model)
-    with torch.no_grad():
-        for n, p in clone.named_parameters():
-            p.copy_(params[n])
-    return clone
+def fine_tune(model: nn.Module, x: Tensor, xdot: Tensor, steps: int, lr: float, optimiser: str = "sgd",
+              names: list[str] | None = None, progress: bool = False, desc: str | None = None) -> nn.Module:
+    """Test-time adaptation of one system: ``steps`` steps of ``optimiser`` on the loss of its support
+    (x, xdot: (N, n)), training only the parameters ``names`` (default: all) of ``model``, in place; returns it."""
+    trainable = set(names) if names is not None else None
+    for name, p in model.named_parameters():
+        p.requires_grad_(trainable is None or name in trainable)
+    dtype = next(model.parameters()).dtype
+    if steps:
+        fit_vector_field(model, x.to(dtype), xdot.to(dtype), steps, lr=lr, optimiser=optimiser, progress=progress,
+                         desc=desc)
+    for p in model.parameters():
+        p.requires_grad_(True)
+    return model
