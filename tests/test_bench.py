@@ -11,7 +11,7 @@ from spmeta.training import TrainingDiverged
 
 def fake_record(run):
     value = 0.1 * (run.seed + 1) + (0.5 if run.method == "maml" else 0.0)
-    return {"run": {"family": run.family, "method": run.method, "seed": run.seed}, "status": "ok",
+    return {"run": {"family": run.family, "method": run.method, "seed": run.seed}, "status": "ok", "protocol": 2,
             "metrics": {"eps_traj": value, "eps_field": 2 * value}}
 
 
@@ -106,8 +106,10 @@ def test_failed_runs_are_recorded_and_shown_as_failures(tmp_path, monkeypatch):
 
 
 def test_non_finite_scores_are_recorded_as_failures(tmp_path, monkeypatch):
-    monkeypatch.setattr(grid.MetaLearner, "evaluate", lambda self, *a, **k: {"eps_traj": [float("nan")],
-                                                                            "eps_field": [0.1]})
+    def evaluate(self, *args, per_system=False, **kwargs):
+        return {"eps_traj": [float("nan")], "eps_field": [0.1]} if per_system else {"eps_traj": float("nan")}
+
+    monkeypatch.setattr(grid.MetaLearner, "evaluate", evaluate)
     run = Run("mass_spring", "scratch", 0, scale="quick")
     run_grid([run], tmp_path, progress=False)
     record = json.loads(result_path(tmp_path, run).read_text())
@@ -251,14 +253,17 @@ def test_cli_quick_smoke_run_writes_provenance_and_table(tmp_path, capsys):
         record = json.loads((tmp_path / "mass_spring" / method / "seed0.json").read_text())
         assert record["status"] == "ok", record.get("reason")
         assert record["command"][:3] == ["python", "-m", "spmeta.bench"] and record["run"]["seed"] == 0
-        for key in ("commit", "versions", "config", "wall_s", "cpu_s", "loss_curve", "per_system", "scale"):
+        for key in ("commit", "versions", "config", "wall_s", "cpu_s", "loss_curve", "per_system", "scale",
+                    "protocol", "recipe", "budget", "adaptation", "checkpoint"):
             assert key in record, key
         assert len(record["per_system"]["eps_traj"]) == record["scale"]["n_test"]
         assert 0 < record["cpu_s"] and 0 < record["train_s"] < record["wall_s"]
         assert 0 < record["metrics"]["eps_traj"] < 5 and record["metrics"]["eps_field"] > 0
         assert len(record["loss_curve"]) <= grid.MAX_CURVE_POINTS
-        # the recorded config is what ran: the scale's epochs (one loss per epoch) and adaptation steps
-        assert record["config"]["epochs"] == record["scale"]["epochs"] == record["loss_curve"][-1][0] + 1
+        # the recorded config is what ran: its epochs (one loss per epoch; the scale's for the modulation, the
+        # equal budget's for the baseline) and the scale's adaptation steps
+        assert record["config"]["epochs"] == record["loss_curve"][-1][0] + 1
+        assert (record["config"]["epochs"] == record["scale"]["epochs"]) == (method == "rank_one")
         assert record["config"]["adapt_steps"] == record["scale"]["adapt_steps"]
     main(args)
     assert "0 run(s) written" in capsys.readouterr().out

@@ -98,7 +98,9 @@ def test_saved_learner_round_trip(tmp_path, data):
     learner = spmeta.MetaLearner(modulation="svd", latent_dim=2, rank=2, width=8, depth=1, epochs=3, lambda_z=0.5)
     learner.fit(data.train, progress=False)
     learner.save(tmp_path / "ckpt.pt")
-    loaded = spmeta.MetaLearner.load(tmp_path / "ckpt.pt")
+    with pytest.raises(ValueError, match="not built in"):
+        spmeta.MetaLearner.load(tmp_path / "ckpt.pt")
+    loaded = spmeta.MetaLearner.load(tmp_path / "ckpt.pt", family=data.train.family)
     assert loaded.config == learner.config and loaded.budget == learner.budget and loaded.history == learner.history
     torch.testing.assert_close(loaded.latents.codes, learner.latents.codes)
     x, z = torch.randn(6, 4, 2), learner.latents.codes.detach()[:6]

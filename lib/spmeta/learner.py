@@ -35,7 +35,7 @@ from .models import HNN, GenericNet
 from .models.generic import CONSTRUCTIONS
 from .nn.mlp import DEFAULT_ACTIVATION
 from .nn.modulation import MODULATIONS
-from .systems import GenericFamily, HamiltonianFamily, get_family
+from .systems import BUILTIN_FAMILIES, GenericFamily, HamiltonianFamily, get_family
 
 Tensor = torch.Tensor
 
@@ -317,7 +317,11 @@ class MetaLearner:
         settings["dtype"] = getattr(torch, settings["dtype"])
         learner = cls(**settings, **payload["config"])
         stored = payload["family"]
-        family = family if family is not None else get_family(stored["name"])
+        if family is None:
+            if stored["name"] not in BUILTIN_FAMILIES:
+                raise ValueError(f"{path} was trained on the family {stored['name']!r}, which is not built in: pass "
+                                 "it, MetaLearner.load(path, family=...)")
+            family = get_family(stored["name"])
         if family.state_dim != stored["state_dim"]:
             raise ValueError(f"{path} was trained on {stored['name']!r} with states of length {stored['state_dim']}; "
                              f"{family.name!r} has {family.state_dim}")

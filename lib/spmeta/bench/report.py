@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..nn.modulation import MODULATIONS as _MODULATIONS
 from .grid import FAMILIES, METHODS
 from .paper import reported
-from .table import METRICS, format_cell, protocols
+from .table import METRICS, format_cell, protocol_label, protocols
 
 __all__ = ["family_table", "targets", "HAMILTONIAN_METRICS", "GENERIC_METRICS", "BASELINE_METHODS", "paper_best",
            "ordering", "targets_table", "ordering_table", "best_method", "field_box_table", "claims"]
@@ -27,8 +27,8 @@ GENERIC_METRICS = ("eps_traj", "eps_field", "eps_field_family", "max_rel_dE_dt",
 def family_table(summary: dict, family: str, metrics: tuple[str, ...] = HAMILTONIAN_METRICS,
                  with_paper: bool = True) -> str:
     """A markdown table, methods × metrics, for one family: ours as mean ± std over seeds (failures shown as
-    failures); with ``with_paper``, a column of the paper's reported values, labelled by version. Rows of two
-    protocol versions are labelled [v1] or [v2]."""
+    failures); with ``with_paper``, a column of the paper's reported values, labelled by version. A caption
+    under the table names the protocol version of its rows; rows of two versions are labelled [v1] or [v2]."""
     methods = [m for m in METHODS if (family, m) in summary]
     mixed = len(protocols({m: summary[family, m] for m in methods})) > 1
     header = ["method"] + [METRICS[m] for m in metrics] + (["paper (version)"] if with_paper else [])
@@ -41,7 +41,8 @@ def family_table(summary: dict, family: str, metrics: tuple[str, ...] = HAMILTON
                      reported(family, method, m)]
             cells.append("; ".join(known) or "—")
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    caption = protocol_label({m: summary[family, m] for m in methods})
+    return "\n".join(lines) + (f"\n\n*{caption}*" if caption else "")
 
 
 BASELINE_METHODS = ("scratch", "maml", "anil", "reptile")
