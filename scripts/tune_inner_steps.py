@@ -21,7 +21,8 @@ from pathlib import Path
 import torch
 
 import spmeta
-from spmeta.bench.grid import _epochs, git_commit, grid_budget, method_settings, write_atomic
+from spmeta.bench.grid import _epochs, git_commit, grid_budget, method_settings
+from spmeta.files import write_json
 from spmeta.bench.validation import choose_adaptation
 from spmeta.config import SCALES
 from spmeta.training import TrainingDiverged
@@ -70,7 +71,7 @@ def main() -> None:
         ok = [run for run in record["runs"] if run["status"] == "ok"]
         record["chosen_inner_steps"] = min(ok, key=lambda run: run["validation_eps_traj"])["inner_steps"] \
             if ok else None
-        write_atomic(out, record)
+        write_json(out, record)
 
 
 if __name__ == "__main__":

@@ -67,8 +67,8 @@ def test_kill_during_a_write_keeps_the_finished_files(tmp_path, monkeypatch):
 
 def test_retry_failed_reruns_failures_only(tmp_path, monkeypatch):
     ok, failed = Run("mass_spring", "rank_one", 0, scale="quick"), Run("mass_spring", "rank_one", 1, scale="quick")
-    grid.write_atomic(result_path(tmp_path, ok), fake_record(ok))
-    grid.write_atomic(result_path(tmp_path, failed), {**fake_record(failed), "status": "failed", "reason": "nan"})
+    grid.write_json(result_path(tmp_path, ok), fake_record(ok))
+    grid.write_json(result_path(tmp_path, failed), {**fake_record(failed), "status": "failed", "reason": "nan"})
     before = result_path(tmp_path, ok).read_text()
     rerun = []
     monkeypatch.setattr(grid, "run_group", lambda group, **_: ((r, rerun.append(r) or fake_record(r)) for r in group))
@@ -87,7 +87,7 @@ def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(grid.json, "dump", dump_then_die)
     with pytest.raises(KeyboardInterrupt):
-        grid.write_atomic(path, {"status": "ok"})
+        grid.write_json(path, {"status": "ok"})
     assert not path.exists() and not list(path.parent.iterdir())
 
 
@@ -115,7 +115,7 @@ def test_non_finite_scores_are_recorded_as_failures(tmp_path, monkeypatch):
     record = json.loads(result_path(tmp_path, run).read_text())
     assert record["status"] == "failed" and "not finite" in record["reason"] and "metrics" not in record
     # an older file that recorded such scores as "ok" is read as a failure too
-    grid.write_atomic(result_path(tmp_path, run), {**fake_record(run), "metrics": {"eps_traj": float("nan")}})
+    grid.write_json(result_path(tmp_path, run), {**fake_record(run), "metrics": {"eps_traj": float("nan")}})
     (loaded,) = table.load_results(tmp_path)
     assert loaded["status"] == "failed" and "not finite" in loaded["reason"]
 
@@ -123,7 +123,7 @@ def test_non_finite_scores_are_recorded_as_failures(tmp_path, monkeypatch):
 def test_table_mean_std_over_seeds_and_best_in_bold(tmp_path):
     runs = [Run("pendulum", m, s) for m in ("rank_one", "maml") for s in (0, 1, 2)]
     for run in runs:
-        grid.write_atomic(result_path(tmp_path, run), fake_record(run))
+        grid.write_json(result_path(tmp_path, run), fake_record(run))
     summary = table.summarize(table.load_results(tmp_path))
     mean, std = summary["pendulum", "rank_one"]["metrics"]["eps_traj"]
     assert mean == pytest.approx(0.2) and std == pytest.approx(0.1)
@@ -147,7 +147,7 @@ def test_ood_table_and_latent_figure_read_their_variants(tmp_path):
             (Run("pendulum", "rank_one", 0), 0.1, ["main"]), (Run("pendulum", "rank_one", 0, ood=True), 0.2, ["ood"])]:
         record = {**fake_record(run), "trained_for": trained_for}
         record["metrics"] = {"eps_traj": value, "eps_field": value}
-        grid.write_atomic(result_path(tmp_path, run), record)
+        grid.write_json(result_path(tmp_path, run), record)
     text = ood_table(tmp_path, ["pendulum"])
     assert "| pendulum | svd | 1 trajectory | 0 | 1.00e-01 | 3.00e-01 | 3.0× |" in text
     assert "| pendulum | maml | 30 samples | 0 | 4.00e-01 | 1.60e+00 | 4.0× |" in text
@@ -168,7 +168,7 @@ def test_infeasible_supports_are_skipped_not_run(tmp_path, monkeypatch):
 def test_structure_checks_report_the_worst_seed(tmp_path):
     for seed, (rel, ds) in enumerate([(1e-16, 2e-3), (3e-15, -1e-9)]):
         run = Run("damped_oscillator", "svd", seed)
-        grid.write_atomic(result_path(tmp_path, run), {"run": {"family": run.family, "method": run.method,
+        grid.write_json(result_path(tmp_path, run), {"run": {"family": run.family, "method": run.method,
                            "seed": seed}, "status": "ok", "metrics": {"max_rel_dE_dt": rel, "min_dS_dt": ds}})
     entry = table.summarize(table.load_results(tmp_path))["damped_oscillator", "svd"]
     assert entry["metrics"]["max_rel_dE_dt"] == (3e-15, None) and entry["metrics"]["min_dS_dt"] == (-1e-9, None)
@@ -180,7 +180,7 @@ def test_a_metric_that_only_some_seeds_recorded_says_so(tmp_path):
     for seed, metrics in enumerate([{"eps_traj": 0.1, "learned_energy_drift": 1e-3}, {"eps_traj": 0.3},
                                     {"eps_traj": 0.2}]):
         run = Run("pendulum", "svd", seed)
-        grid.write_atomic(result_path(tmp_path, run), {"run": {"family": run.family, "method": run.method,
+        grid.write_json(result_path(tmp_path, run), {"run": {"family": run.family, "method": run.method,
                            "seed": seed}, "status": "ok", "metrics": metrics})
     entry = table.summarize(table.load_results(tmp_path))["pendulum", "svd"]
     assert entry["counts"] == {**entry["counts"], "eps_traj": 3, "learned_energy_drift": 1}
@@ -222,7 +222,7 @@ def test_bad_runs_raise(bad, message):
 
 def test_a_folder_of_another_scale_is_refused_and_repeats_run_once(tmp_path, monkeypatch):
     quick = Run("mass_spring", "rank_one", 0, scale="quick")
-    grid.write_atomic(result_path(tmp_path, quick), {**fake_record(quick), "scale": {"name": "quick"}})
+    grid.write_json(result_path(tmp_path, quick), {**fake_record(quick), "scale": {"name": "quick"}})
     with pytest.raises(ValueError, match="holds a quick-scale run"):  # before any training
         run_grid([Run("mass_spring", "rank_one", 0)], tmp_path, progress=False)
     groups = []
@@ -307,7 +307,7 @@ def test_family_table_puts_the_papers_values_beside_ours(tmp_path):
 
     runs = [Run("mass_spring", m, s) for m in ("rank_one", "maml") for s in (0, 1)]
     for run in runs:
-        grid.write_atomic(result_path(tmp_path, run), fake_record(run))
+        grid.write_json(result_path(tmp_path, run), fake_record(run))
     text = family_table(table.summarize(table.load_results(tmp_path)), "mass_spring", metrics=("eps_traj",))
     assert "| rank_one | 1.50e-01 ± 7.1e-02 | ε_traj 0.049 (v1) |" in text
     assert "| maml | 6.50e-01 ± 7.1e-02 | — |" in text
@@ -320,9 +320,9 @@ def test_ordering_and_targets_from_the_summary(tmp_path):
     for method, value in values.items():
         record = fake_record(Run("pendulum", method, 0))
         record["metrics"] = {"eps_traj": value, "eps_field": 10 * value}
-        grid.write_atomic(result_path(tmp_path, Run("pendulum", method, 0)), record)
+        grid.write_json(result_path(tmp_path, Run("pendulum", method, 0)), record)
     failed = {"run": {"family": "pendulum", "method": "anil", "seed": 0}, "status": "failed", "reason": "nan"}
-    grid.write_atomic(result_path(tmp_path, Run("pendulum", "anil", 0)), failed)
+    grid.write_json(result_path(tmp_path, Run("pendulum", "anil", 0)), failed)
     summary = table.summarize(table.load_results(tmp_path))
     o = ordering(summary, "pendulum")  # rank_one (0.03) loses to maml (0.02); anil's failure counts as beaten
     assert (o["worst_modulation"], o["best_baseline"], o["holds"], o["complete"]) == ("rank_one", "maml", False, False)

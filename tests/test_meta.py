@@ -107,7 +107,7 @@ def test_saved_learner_round_trip(tmp_path, data):
     torch.testing.assert_close(loaded.net(x, z), learner.net(x, z))
     support = data.test.support()
     assert loaded.evaluate(data.test, loaded.adapt(support)) == learner.evaluate(data.test, learner.adapt(support))
-    with pytest.raises(ValueError, match="not a saved MetaLearner"):
+    with pytest.raises(ValueError, match="not a learner checkpoint"):
         torch.save({"format": "other"}, tmp_path / "other.pt")
         spmeta.MetaLearner.load(tmp_path / "other.pt")
 

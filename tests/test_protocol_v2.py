@@ -11,6 +11,7 @@ from spmeta.bench import grid, table
 from spmeta.bench.grid import GRID_METHODS, Run, checkpoint_path, grid_budget, result_path, run_grid
 from spmeta.bench.rescore import rescore
 from spmeta.config import SCALES
+from spmeta.files import CHECKPOINT_FORMAT
 from spmeta.meta.autodecode import AutoDecodeConfig
 from spmeta.meta.baselines import BaselineConfig
 from spmeta.meta.budget import sample_gradients
@@ -77,7 +78,7 @@ def test_every_checkpoint_kind_loads_with_weights_only(quick_grid, tmp_path):
         kinds.append(tmp_path / f"{name}.resume.pt")
     for path in kinds:
         payload = torch.load(path, weights_only=True)
-        assert payload["format"] == learner_module.CHECKPOINT_FORMAT, path
+        assert payload["format"] == CHECKPOINT_FORMAT, path
         weights = payload["state"] if payload["kind"] == "learner" else payload["state"]["model"]
         assert all(t.dtype == torch.float32 for t in weights.values() if t.is_floating_point()), path
     loaded = spmeta.MetaLearner.load(tmp_path / "generic.pt")
@@ -90,7 +91,7 @@ def test_every_checkpoint_kind_loads_with_weights_only(quick_grid, tmp_path):
 def test_a_killed_fit_resumes_from_its_periodic_checkpoint(tmp_path, monkeypatch, kwargs):
     data = spmeta.make_dataset(spmeta.get_family("mass_spring"), n_train=4, n_test=1, n_traj=2, seed=0)
     whole = spmeta.MetaLearner(**kwargs, epochs=12).fit(data.train, progress=False)
-    path, save, writes = tmp_path / "state.pt", learner_module.save_atomic, []
+    path, save, writes = tmp_path / "state.pt", learner_module.save_torch, []
 
     def killed_after_the_second_checkpoint(obj, where):
         save(obj, where)
@@ -98,11 +99,11 @@ def test_a_killed_fit_resumes_from_its_periodic_checkpoint(tmp_path, monkeypatch
         if len(writes) == 2:
             raise KeyboardInterrupt  # the process dies at epoch 8, after its checkpoint
 
-    monkeypatch.setattr(learner_module, "save_atomic", killed_after_the_second_checkpoint)
+    monkeypatch.setattr(learner_module, "save_torch", killed_after_the_second_checkpoint)
     with pytest.raises(KeyboardInterrupt):
         spmeta.MetaLearner(**kwargs, epochs=12).fit(data.train, progress=False, checkpoint=path, checkpoint_every=4)
     assert writes == [4, 8]
-    monkeypatch.setattr(learner_module, "save_atomic", save)
+    monkeypatch.setattr(learner_module, "save_torch", save)
     first = torch.load(path, weights_only=True)["state"]["history"]
     resumed = spmeta.MetaLearner(**kwargs, epochs=12)
     history = resumed.fit(data.train, progress=False, checkpoint=path, checkpoint_every=4)
@@ -114,7 +115,7 @@ def test_a_killed_fit_resumes_from_its_periodic_checkpoint(tmp_path, monkeypatch
 
 def test_a_killed_grid_run_resumes_and_says_so(tmp_path, monkeypatch):
     run = Run("mass_spring", "rank_one", 0, scale="quick")
-    save, writes = learner_module.save_atomic, []
+    save, writes = learner_module.save_torch, []
 
     def killed(obj, where):
         save(obj, where)
@@ -122,11 +123,11 @@ def test_a_killed_grid_run_resumes_and_says_so(tmp_path, monkeypatch):
         if len(writes) == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(learner_module, "save_atomic", killed)
+    monkeypatch.setattr(learner_module, "save_torch", killed)
     with pytest.raises(KeyboardInterrupt):
         run_grid([run], tmp_path, progress=False)
     assert checkpoint_path(tmp_path, run, periodic=True).exists() and not result_path(tmp_path, run).exists()
-    monkeypatch.setattr(learner_module, "save_atomic", save)
+    monkeypatch.setattr(learner_module, "save_torch", save)
     run_grid([run], tmp_path, progress=False)
     record = json.loads(result_path(tmp_path, run).read_text())
     epochs = SCALES["quick"].epochs
@@ -188,7 +189,7 @@ def test_tables_label_mixed_protocol_versions_and_refuse_to_average_them(tmp_pat
         if protocol == 2:
             record.update(protocol=2, recipe="r1", metrics={"eps_traj": 0.1, "eps_field": 0.05,
                                                            "eps_field_family": 0.4})
-        grid.write_atomic(result_path(tmp_path, Run("pendulum", method, seed)), record)
+        grid.write_json(result_path(tmp_path, Run("pendulum", method, seed)), record)
 
     for seed in (0, 1):
         write("svd", seed, 1)

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -26,6 +24,7 @@ from torch import nn
 from . import integrators
 from ._checks import check_choice, check_int
 from .data import Samples, Trajectories
+from .files import CHECKPOINT_FORMAT, read_checkpoint, save_torch
 from .meta import baselines
 from .meta.autodecode import AutoDecodeConfig, LatentTable, adapt, meta_train
 from .meta.budget import sample_gradients, updates_per_epoch
@@ -39,26 +38,8 @@ from .systems import BUILTIN_FAMILIES, GenericFamily, HamiltonianFamily, get_fam
 
 Tensor = torch.Tensor
 
-__all__ = ["MetaLearner", "Adapted", "MODELS", "METHODS", "CHECKPOINT_FORMAT", "save_atomic"]
+__all__ = ["MetaLearner", "Adapted", "MODELS", "METHODS"]
 
-#: The format tag of :meth:`MetaLearner.save`'s files (and of the periodic training states of ``fit``).
-CHECKPOINT_FORMAT = "spmeta.MetaLearner/1"
-
-
-def save_atomic(obj: dict, path: str | Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename it: a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 MODELS = ("hnn", "generic")
 METHODS = ("autodecode",) + baselines.BASELINES
@@ -251,7 +232,7 @@ class MetaLearner:
             identity = {"settings": self.settings, "config": dataclasses.asdict(config), "family": train.family.name,
                         "data": [samples.n_systems, samples.n_samples, float(samples.x.double().sum())]}
             resume = self._resume_state(checkpoint, identity)
-            save = lambda state: save_atomic({"format": CHECKPOINT_FORMAT, "kind": "training state",  # noqa: E731
+            save = lambda state: save_torch({"format": CHECKPOINT_FORMAT, "kind": "training state",  # noqa: E731
                                               "identity": identity, "state": state}, checkpoint)
         periodic = dict(checkpoint=save, checkpoint_every=checkpoint_every, resume=resume)
         if self.method == "autodecode":
@@ -270,9 +251,7 @@ class MetaLearner:
         """The training state in the periodic checkpoint ``path``, None if there is none; refuses another run's."""
         if not Path(path).exists():
             return None
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-        if payload.get("kind") != "training state":
-            raise ValueError(f"{path} is not a periodic training state of MetaLearner.fit")
+        payload = read_checkpoint(path, "training state")
         if payload["identity"] != identity:
             raise ValueError(f"{path} holds the training state of another run (other settings, configuration or "
                              "data): delete it, or pass another checkpoint path")
@@ -294,7 +273,7 @@ class MetaLearner:
             raise ValueError("a learner with a callable activation cannot be saved: pass its name "
                              f"(one of the library's activations) instead")
         cast = lambda t: t.detach().cpu().to(dtype) if t.is_floating_point() else t.detach().cpu()  # noqa: E731
-        save_atomic({
+        save_torch({
             "format": CHECKPOINT_FORMAT, "kind": "learner",
             "settings": {**self.settings, "activation": self.net_kwargs["activation"]},
             "config": dataclasses.asdict(self.config),
@@ -310,9 +289,7 @@ class MetaLearner:
         """A learner from a file of :meth:`save`, on the CPU, ready to ``adapt`` and ``evaluate``.
 
         ``family``: the family it was trained on; None looks its name up among the built-in families."""
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-        if payload.get("format") != CHECKPOINT_FORMAT or payload.get("kind") != "learner":
-            raise ValueError(f"{path} is not a saved MetaLearner ({CHECKPOINT_FORMAT})")
+        payload = read_checkpoint(path, "learner")
         settings = dict(payload["settings"])
         settings["dtype"] = getattr(torch, settings["dtype"])
         learner = cls(**settings, **payload["config"])

@@ -27,7 +27,6 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ import torch
 from .._checks import check_choice, check_int
 from ..config import SCALES, Scale
 from ..data import make_dataset, support_trajectories
+from ..files import read_checkpoint, write_json
 from ..learner import MetaLearner, aggregate_scores
 from ..meta.autodecode import AutoDecodeConfig
 from ..meta.baselines import BASELINES, BaselineConfig
@@ -232,20 +232,6 @@ def _downsample(history: list[float], n: int = MAX_CURVE_POINTS) -> list[list[fl
     return [[s, history[s]] for s in steps]
 
 
-def write_atomic(path: Path, record: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(record, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def infeasible(run: Run) -> str | None:
     """Why ``run`` cannot be scored, or None: a support that uses every trajectory leaves no query (e.g. 300
     samples of mass-spring, whose 10 trajectories have 30 samples each); a baseline has no latent code whose
@@ -306,7 +292,7 @@ def run_group(runs: list[Run], progress: bool = False, command: list[str] | None
     periodic = checkpoint_path(out, first, periodic=True) if out is not None else None
     resumed_at = 0
     if periodic is not None and periodic.exists():
-        resumed_at = torch.load(periodic, map_location="cpu", weights_only=True)["state"]["epoch"]
+        resumed_at = read_checkpoint(periodic, "training state")["state"]["epoch"]
     start = _clock()
     try:
         learner.fit(datasets[False].train, progress=progress, checkpoint=periodic,
@@ -399,7 +385,7 @@ def run_grid(runs: list[Run], out: str | Path = "results", progress: bool = True
                             + (f" ({len(group)} variants)" if len(group) > 1 else f" {first.variant}").rstrip())
         for run, record in run_group(group, command=command, device=device, progress=progress, out=out):
             path = result_path(out, run)
-            write_atomic(path, record)
+            write_json(path, record)
             written.append(path)
             bar.update()
             if record["status"] == "ok":

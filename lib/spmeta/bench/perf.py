@@ -39,7 +39,8 @@ from ..nn.modulation import MODULATIONS
 from ..systems import get_family
 from ..learner import MetaLearner
 from ..training import squared_error
-from .grid import METHODS, _versions, git_commit, grid_network, method_settings, write_atomic
+from ..files import write_json
+from .grid import METHODS, _versions, git_commit, grid_network, method_settings
 
 __all__ = ["sgemm_peak", "measure", "fast_vs_reference", "epoch_evaluations", "loss_gradient_flops", "main_perf"]
 
@@ -290,6 +291,6 @@ def main_perf(out: str, quick: bool = False, threads: int | None = None, command
     record.update(quick=quick, command=command or [], commit=git_commit(), versions=_versions(),
                   wall_s=time.perf_counter() - start)
     print(format_table(record))
-    write_atomic(out, record)
+    write_json(out, record)
     print(f"written to {out}")
     return record

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from ..learner import MetaLearner
 from ..training import TrainingDiverged
-from .grid import FAMILIES, Run, git_commit, make_grid_dataset, score_run, write_atomic
+from ..files import write_json
+from .grid import FAMILIES, Run, git_commit, make_grid_dataset, score_run
 
 __all__ = ["rescore", "result_files"]
 
@@ -64,6 +65,6 @@ def rescore(out: str | Path = "results", command: list[str] | None = None, progr
             record.pop(key, None)
         record.update(scored, rescored={"command": command if command is not None else sys.argv,
                                         "commit": commit, "at": datetime.datetime.now().isoformat(timespec="seconds")})
-        write_atomic(path, record)
+        write_json(path, record)
         done["rescored"].append(path)
     return done
