@@ -20,6 +20,21 @@ from spmeta.metrics import field_points, own_box_points
 METHODS = ("rank_one", "anil", "scratch")  # a modulation, a meta-learned initialisation, a fresh network
 
 
+def die_after_second_checkpoint(monkeypatch) -> list[int]:
+    """Make the process die (KeyboardInterrupt) right after its second periodic checkpoint is written; returns
+    the list of the checkpoints' epochs, filled as they are written. ``monkeypatch.undo()`` restores saving."""
+    save, epochs = learner_module.save_torch, []
+
+    def save_then_die(obj, where):
+        save(obj, where)
+        epochs.append(obj["state"]["epoch"])
+        if len(epochs) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(learner_module, "save_torch", save_then_die)
+    return epochs
+
+
 @pytest.fixture(scope="module")
 def quick_grid(tmp_path_factory):
     out = tmp_path_factory.mktemp("results")
@@ -36,7 +51,8 @@ def test_every_run_records_protocol_recipe_budget_checkpoint_and_adaptation(quic
         assert {"sample_gradients", "outer_updates", "cpu_s"} <= set(record["budget"])
         assert (record["budget"]["sample_gradients"] > 0) == (run.method != "scratch")
         assert (out / record["checkpoint"]).exists() and not checkpoint_path(out, run, periodic=True).exists()
-        assert record["adaptation"]["optimiser"] in ("adam", "sgd") and len(record["adaptation"]["validation_eps_traj"]) > 1
+        adaptation = record["adaptation"]
+        assert adaptation["optimiser"] in ("adam", "sgd") and len(adaptation["validation_eps_traj"]) > 1
         assert {"eps_field", "eps_field_family", "ssim"} <= set(record["metrics"])
 
 
@@ -86,24 +102,17 @@ def test_every_checkpoint_kind_loads_with_weights_only(quick_grid, tmp_path):
     assert torch.equal(loaded.net(x, z), generic.net(x, z))
 
 
-@pytest.mark.parametrize("kwargs", [{"modulation": "rank_one", "batch_samples": 40}, {"method": "maml", "n_support": 10},
-                                    {"method": "reptile"}])
+@pytest.mark.parametrize("kwargs", [{"modulation": "rank_one", "batch_samples": 40},
+                                    {"method": "maml", "n_support": 10}, {"method": "reptile"}])
 def test_a_killed_fit_resumes_from_its_periodic_checkpoint(tmp_path, monkeypatch, kwargs):
     data = spmeta.make_dataset(spmeta.get_family("mass_spring"), n_train=4, n_test=1, n_traj=2, seed=0)
     whole = spmeta.MetaLearner(**kwargs, epochs=12).fit(data.train, progress=False)
-    path, save, writes = tmp_path / "state.pt", learner_module.save_torch, []
-
-    def killed_after_the_second_checkpoint(obj, where):
-        save(obj, where)
-        writes.append(obj["state"]["epoch"])
-        if len(writes) == 2:
-            raise KeyboardInterrupt  # the process dies at epoch 8, after its checkpoint
-
-    monkeypatch.setattr(learner_module, "save_torch", killed_after_the_second_checkpoint)
+    path = tmp_path / "state.pt"
+    writes = die_after_second_checkpoint(monkeypatch)  # the process dies at epoch 8, after its checkpoint
     with pytest.raises(KeyboardInterrupt):
         spmeta.MetaLearner(**kwargs, epochs=12).fit(data.train, progress=False, checkpoint=path, checkpoint_every=4)
     assert writes == [4, 8]
-    monkeypatch.setattr(learner_module, "save_torch", save)
+    monkeypatch.undo()
     first = torch.load(path, weights_only=True)["state"]["history"]
     resumed = spmeta.MetaLearner(**kwargs, epochs=12)
     history = resumed.fit(data.train, progress=False, checkpoint=path, checkpoint_every=4)
@@ -115,19 +124,11 @@ def test_a_killed_fit_resumes_from_its_periodic_checkpoint(tmp_path, monkeypatch
 
 def test_a_killed_grid_run_resumes_and_says_so(tmp_path, monkeypatch):
     run = Run("mass_spring", "rank_one", 0, scale="quick")
-    save, writes = learner_module.save_torch, []
-
-    def killed(obj, where):
-        save(obj, where)
-        writes.append(where)
-        if len(writes) == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(learner_module, "save_torch", killed)
+    die_after_second_checkpoint(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         run_grid([run], tmp_path, progress=False)
     assert checkpoint_path(tmp_path, run, periodic=True).exists() and not result_path(tmp_path, run).exists()
-    monkeypatch.setattr(learner_module, "save_torch", save)
+    monkeypatch.undo()
     run_grid([run], tmp_path, progress=False)
     record = json.loads(result_path(tmp_path, run).read_text())
     epochs = SCALES["quick"].epochs

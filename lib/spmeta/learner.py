@@ -157,7 +157,8 @@ class MetaLearner:
         self.family = None
         self.history: list[float] = []
         #: the meta-training's cost: ``sample_gradients`` (per-sample gradient evaluations, protocol v2's budget
-        #: unit, :mod:`~spmeta.meta.budget`) and ``outer_updates``; set by fit().
+        #: unit, :mod:`~spmeta.meta.budget`), ``outer_updates``, and ``resumed_at_epoch`` (0 unless fit() resumed
+        #: from a periodic training state); set by fit().
         self.budget: dict[str, int] = {}
         self._train_bounds: Tensor | None = None  # (2, n): the exact training states' box, ε_field_family's extent
         self._standardisation: tuple[Tensor, Tensor] | None = None  # GENERIC inputs: shift, scale (n,) each
@@ -232,6 +233,7 @@ class MetaLearner:
             identity = {"settings": self.settings, "config": dataclasses.asdict(config), "family": train.family.name,
                         "data": [samples.n_systems, samples.n_samples, float(samples.x.double().sum())]}
             resume = self._resume_state(checkpoint, identity)
+            self.budget["resumed_at_epoch"] = resume["epoch"] if resume is not None else 0
             save = lambda state: save_torch({"format": CHECKPOINT_FORMAT, "kind": "training state",  # noqa: E731
                                               "identity": identity, "state": state}, checkpoint)
         periodic = dict(checkpoint=save, checkpoint_every=checkpoint_every, resume=resume)

@@ -16,7 +16,7 @@ from ._checks import check_choice
 
 Tensor = torch.Tensor
 
-__all__ = ["squared_error", "derivative_loss", "fit_vector_field", "TrainingDiverged", "check_finite_loss",
+__all__ = ["checkpoint_due", "squared_error", "derivative_loss", "fit_vector_field", "TrainingDiverged", "check_finite_loss",
            "OPTIMISERS"]
 
 #: The optimisers a fit or a test-time adaptation can use, by name.
@@ -34,6 +34,12 @@ def check_finite_loss(value: float, step: int, history: list[float], what: str =
         last = next((v for v in reversed(history) if math.isfinite(v)), float("nan"))
         raise TrainingDiverged(f"{what} diverged at {unit} {step}: loss {value}, last finite loss {last:.3e}. "
                                "Lower the learning rate or check the data scale.")
+
+
+def checkpoint_due(epoch: int, every: int, epochs: int) -> bool:
+    """Whether a training loop writes its periodic state after ``epoch`` (0-based) of ``epochs``: every
+    ``every`` epochs, but not after the last one (the finished run is saved instead)."""
+    return (epoch + 1) % every == 0 and epoch + 1 < epochs
 
 
 def squared_error(pred: Tensor, xdot: Tensor) -> Tensor:

@@ -38,7 +38,7 @@ import torch
 from .._checks import check_choice, check_int
 from ..config import SCALES, Scale
 from ..data import make_dataset, support_trajectories
-from ..files import read_checkpoint, write_json
+from ..files import write_json
 from ..learner import MetaLearner, aggregate_scores
 from ..meta.autodecode import AutoDecodeConfig
 from ..meta.baselines import BASELINES, BaselineConfig
@@ -164,7 +164,11 @@ def grid_budget(family: str, scale: Scale) -> int:
     settings = {k: v for k, v in method_settings("rank_one", family).items()
                 if k in {f.name for f in dataclasses.fields(AutoDecodeConfig)}}
     config = AutoDecodeConfig(**settings, epochs=scale.epochs)
-    return sample_gradients("autodecode", config, scale.n_train, scale.n_traj * get_family(family).n_steps)
+    return sample_gradients("autodecode", config, scale.n_train, _samples_per_system(family, scale))
+
+
+def _samples_per_system(family: str, scale: Scale) -> int:
+    return scale.n_traj * get_family(family).n_steps
 
 
 def _epochs(method: str, family: str, scale: Scale, settings: dict) -> int:
@@ -172,8 +176,8 @@ def _epochs(method: str, family: str, scale: Scale, settings: dict) -> int:
     if method in MODULATIONS or method == "scratch":
         return scale.epochs
     config = BaselineConfig(**{k: v for k, v in settings.items() if k not in ("model", "method")})
-    n_samples = scale.n_traj * get_family(family).n_steps
-    return epochs_for_budget(method, config, scale.n_train, n_samples, grid_budget(family, scale))
+    return epochs_for_budget(method, config, scale.n_train, _samples_per_system(family, scale),
+                             grid_budget(family, scale))
 
 
 def make_grid_dataset(run: "Run", ood: bool | None = None):
@@ -290,9 +294,6 @@ def run_group(runs: list[Run], progress: bool = False, command: list[str] | None
               "trained_for": [r.variant or "main" for r in runs]}
     datasets = {ood: make_grid_dataset(first, ood) for ood in sorted({False} | {r.ood for r in runs})}
     periodic = checkpoint_path(out, first, periodic=True) if out is not None else None
-    resumed_at = 0
-    if periodic is not None and periodic.exists():
-        resumed_at = read_checkpoint(periodic, "training state")["state"]["epoch"]
     start = _clock()
     try:
         learner.fit(datasets[False].train, progress=progress, checkpoint=periodic,
@@ -303,15 +304,18 @@ def run_group(runs: list[Run], progress: bool = False, command: list[str] | None
                         **_times(_clock() - start), "loss_curve": _downsample(learner.history)}
         return
     train = _clock() - start
-    common["budget"] = {**learner.budget, "cpu_s": float(train[1]), "resumed_at_epoch": resumed_at}
+    common["budget"] = {"resumed_at_epoch": 0, **learner.budget, "cpu_s": float(train[1])}
     if out is not None:
         saved = checkpoint_path(out, first)
         learner.save(saved)
         common["checkpoint"] = saved.relative_to(out).as_posix()
         periodic.unlink(missing_ok=True)
+    choices: dict[tuple[int, str], dict] = {}  # one per support size: the OOD box reuses the main cell's
     for run in runs:
         adapt_start = _clock()
-        adaptation = choose_adaptation(learner, datasets[False].val, run.shots, run.unit)
+        if (run.shots, run.unit) not in choices:
+            choices[run.shots, run.unit] = choose_adaptation(learner, datasets[False].val, run.shots, run.unit)
+        adaptation = choices[run.shots, run.unit]
         try:
             record = {"run": dataclasses.asdict(run), **common, **score_run(learner, run, datasets[run.ood],
                                                                           adaptation)}

@@ -30,7 +30,8 @@ def family_table(summary: dict, family: str, metrics: tuple[str, ...] = HAMILTON
     failures); with ``with_paper``, a column of the paper's reported values, labelled by version. A caption
     under the table names the protocol version of its rows; rows of two versions are labelled [v1] or [v2]."""
     methods = [m for m in METHODS if (family, m) in summary]
-    mixed = len(protocols({m: summary[family, m] for m in methods})) > 1
+    entries = {m: summary[family, m] for m in methods}
+    mixed = len(protocols(entries)) > 1
     header = ["method"] + [METRICS[m] for m in metrics] + (["paper (version)"] if with_paper else [])
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for method in methods:
@@ -41,7 +42,7 @@ def family_table(summary: dict, family: str, metrics: tuple[str, ...] = HAMILTON
                      reported(family, method, m)]
             cells.append("; ".join(known) or "—")
         lines.append("| " + " | ".join(cells) + " |")
-    caption = protocol_label({m: summary[family, m] for m in methods})
+    caption = protocol_label(entries)
     return "\n".join(lines) + (f"\n\n*{caption}*" if caption else "")
 
 

@@ -18,9 +18,9 @@ import json
 import sys
 from pathlib import Path
 
+from ..files import write_json
 from ..learner import MetaLearner
 from ..training import TrainingDiverged
-from ..files import write_json
 from .grid import FAMILIES, Run, git_commit, make_grid_dataset, score_run
 
 __all__ = ["rescore", "result_files"]

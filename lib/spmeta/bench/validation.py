@@ -37,10 +37,9 @@ def choose_adaptation(learner: MetaLearner, val: Trajectories, shots: int = 1, u
     scores = {}
     for optimiser, lr in candidates:
         try:
-            adapted = learner.adapt(support, steps=steps, optimiser=optimiser, lr=lr)
-            value = learner.evaluate(val, adapted)["eps_traj"]
+            value = learner.evaluate(val, learner.adapt(support, steps=steps, optimiser=optimiser, lr=lr))["eps_traj"]
         except TrainingDiverged:
             value = math.inf
-        scores[f"{optimiser}@{lr:g}"] = value if math.isfinite(value) else math.inf
-    best = min(range(len(candidates)), key=lambda i: scores[f"{candidates[i][0]}@{candidates[i][1]:g}"])
-    return {"optimiser": candidates[best][0], "lr": candidates[best][1], "validation_eps_traj": scores}
+        scores[optimiser, lr] = value if math.isfinite(value) else math.inf
+    optimiser, lr = min(scores, key=scores.get)  # the first of equal scores
+    return {"optimiser": optimiser, "lr": lr, "validation_eps_traj": {f"{o}@{r:g}": v for (o, r), v in scores.items()}}

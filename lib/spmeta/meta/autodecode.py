@@ -26,7 +26,7 @@ from torch import nn
 
 from .._checks import check_choice, check_int, check_positive
 from ..data import Samples
-from ..training import OPTIMISERS, check_finite_loss, squared_error
+from ..training import OPTIMISERS, check_finite_loss, checkpoint_due, squared_error
 
 Tensor = torch.Tensor
 
@@ -273,7 +273,7 @@ def meta_train(model: nn.Module, train: Samples, config: AutoDecodeConfig = Auto
             check_finite_loss(history[-1], epoch, history[:-1], "meta-training", "epoch")
             if epoch % 20 == 0 or epoch == config.epochs - 1:
                 bar.set_postfix(loss=f"{history[-1]:.2e}", refresh=False)
-            if checkpoint is not None and (epoch + 1) % checkpoint_every == 0 and epoch + 1 < config.epochs:
+            if checkpoint is not None and checkpoint_due(epoch, checkpoint_every, config.epochs):
                 checkpoint(state(epoch + 1))
     finally:
         losses.restore()

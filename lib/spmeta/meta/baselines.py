@@ -27,7 +27,7 @@ from torch.func import functional_call
 
 from .._checks import check_choice, check_int, check_positive
 from ..data import Samples
-from ..training import OPTIMISERS, check_finite_loss, fit_vector_field, squared_error
+from ..training import OPTIMISERS, check_finite_loss, checkpoint_due, fit_vector_field, squared_error
 
 Tensor = torch.Tensor
 Params = dict[str, Tensor]
@@ -170,7 +170,7 @@ def meta_train_baseline(method: str, model: nn.Module, train: Samples, config: B
             optimiser.step()
         check_finite_loss(total, epoch, history, method, "epoch")
         history.append(total)
-        if checkpoint is not None and (epoch + 1) % checkpoint_every == 0 and epoch + 1 < config.epochs:
+        if checkpoint is not None and checkpoint_due(epoch, checkpoint_every, config.epochs):
             checkpoint({"epoch": epoch + 1, "model": model.state_dict(), "optimiser": optimiser.state_dict(),
                         "generator": gen.get_state(), "history": list(history)})
     return history
