@@ -16,8 +16,8 @@ from ._checks import check_choice
 
 Tensor = torch.Tensor
 
-__all__ = ["checkpoint_due", "squared_error", "derivative_loss", "fit_vector_field", "TrainingDiverged", "check_finite_loss",
-           "OPTIMISERS"]
+__all__ = ["checkpoint_due", "squared_error", "derivative_loss", "fit_vector_field", "TrainingDiverged",
+           "check_finite_loss", "OPTIMISERS"]
 
 #: The optimisers a fit or a test-time adaptation can use, by name.
 OPTIMISERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
