@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -35,6 +36,7 @@ from .models.generic import CONSTRUCTIONS
 from .nn.mlp import DEFAULT_ACTIVATION
 from .nn.modulation import MODULATIONS
 from .systems import BUILTIN_FAMILIES, GenericFamily, HamiltonianFamily, get_family
+from .training import checkpoint_due
 
 Tensor = torch.Tensor
 
@@ -199,7 +201,8 @@ class MetaLearner:
 
     # -- the three verbs -------------------------------------------------------------------------------
     def fit(self, train: Trajectories, epochs: int | None = None, progress: bool = True,
-            checkpoint: str | Path | None = None, checkpoint_every: int = 100) -> list[float]:
+            checkpoint: str | Path | None = None, checkpoint_every: int = 100,
+            callback: Callable[["MetaLearner", int], None] | None = None, callback_every: int = 100) -> list[float]:
         """Meta-train on the training systems (``data.train``); returns the loss history (also ``self.history``).
 
         ``epochs`` overrides the configuration's. Scratch has nothing to meta-train and returns [].
@@ -209,10 +212,15 @@ class MetaLearner:
         (atomically; weights, codes, optimiser and scheduler states, the random generator): a killed run called
         again with the same file resumes where the file left it, and its history continues the first one. The
         file is left in place; delete it once the run is saved (:meth:`save`).
+
+        ``callback(learner, epoch)`` is called every ``callback_every`` epochs (not after the last one), with the
+        learner as it stands: it can :meth:`adapt` and :meth:`evaluate` mid-training, for example to follow a
+        validation error (``python -m spmeta.bench perf --tta``).
         """
         if not isinstance(train, Trajectories):
             raise ValueError("fit() takes the training trajectories, e.g. data.train from spmeta.make_dataset")
         check_int(checkpoint_every, "checkpoint_every")
+        check_int(callback_every, "callback_every")
         self.family = train.family
         self._train_bounds = torch.stack(bounds(train.X.double()))
         self._standardisation = None
@@ -236,7 +244,7 @@ class MetaLearner:
             self.budget["resumed_at_epoch"] = resume["epoch"] if resume is not None else 0
             save = lambda state: save_torch({"format": CHECKPOINT_FORMAT, "kind": "training state",  # noqa: E731
                                               "identity": identity, "state": state}, checkpoint)
-        periodic = dict(checkpoint=save, checkpoint_every=checkpoint_every, resume=resume)
+        periodic = dict(resume=resume, **self._hook(save, checkpoint_every, callback, callback_every, config.epochs))
         if self.method == "autodecode":
             self.latents, history = meta_train(self.net, samples, config, seed=self.seed, progress=progress,
                                                **periodic)
@@ -247,6 +255,25 @@ class MetaLearner:
                                                     progress=progress, **periodic)
         self.history = history
         return history
+
+    def _hook(self, save, save_every: int, callback, callback_every: int, epochs: int) -> dict:
+        """The training loops' ``checkpoint``/``checkpoint_every`` arguments that save the periodic state and
+        call ``callback`` each at their own interval."""
+        if callback is None:
+            return {"checkpoint": save, "checkpoint_every": save_every}
+
+        def hook(state: dict) -> None:
+            epoch = state["epoch"]
+            if save is not None and checkpoint_due(epoch - 1, save_every, epochs):
+                save(state)
+            if checkpoint_due(epoch - 1, callback_every, epochs):
+                if self.method == "autodecode":  # the codes as they stand (fit() sets them at the end)
+                    self.latents = LatentTable(*state["latents"]["codes"].shape).to(state["latents"]["codes"])
+                    self.latents.load_state_dict(state["latents"])
+                callback(self, epoch)
+
+        every = math.gcd(save_every, callback_every) if save is not None else callback_every
+        return {"checkpoint": hook, "checkpoint_every": every}
 
     @staticmethod
     def _resume_state(path: str | Path, identity: dict) -> dict | None:
@@ -359,7 +386,7 @@ class MetaLearner:
         return _one_model_per_system(models, support.n_systems)
 
     def evaluate(self, test: Trajectories, adapted: Adapted, shots: int | None = None, unit: str | None = None,
-                 substeps: int = 10, per_system: bool = False) -> dict:
+                 substeps: int = 10, per_system: bool = False, trajectories_only: bool = False) -> dict:
         """Score adapted models on the test systems' query trajectories and on the field points.
 
         The query is what the support ``(shots, unit)`` leaves: by default the support ``adapted`` was fitted on
@@ -380,7 +407,8 @@ class MetaLearner:
           ``max_rel_dE_dt`` = max |∇E·ẋ| / (‖∇E‖ ‖ẋ‖) and ``min_dS_dt`` = min ∇S·ẋ.
 
         With ``per_system=True`` every entry is instead a list with one value per test system
-        (:func:`aggregate_scores` reduces them).
+        (:func:`aggregate_scores` reduces them). ``trajectories_only=True`` computes ``eps_traj`` alone (what a
+        choice on validation systems needs).
         """
         if self.family is None:
             raise ValueError("call fit() before evaluate()")
@@ -399,6 +427,8 @@ class MetaLearner:
         with torch.no_grad():
             X_pred = integrators.rollout(adapted.field, x0, query.t, substeps=substeps)
         scores = {"eps_traj": relative_error(X_pred, query.X, dims=(-2, -1)).mean(-1)}  # (K,) each
+        if trajectories_only:
+            return self._report(scores, per_system)
         true_field = lambda x: family.vector_field(x, test.mu[:, None, :])  # noqa: E731
         own = torch.stack([own_box_points(test.X[k]) for k in range(K)])  # (K, 20, 20, 2), or (K, 2000, n)
         own_flat = own.reshape(K, -1, family.state_dim)
@@ -424,5 +454,9 @@ class MetaLearner:
             dE_dt, relative, dS_dt = generic_rates(grad_e, grad_s, f)
             scores["max_abs_dE_dt"], scores["max_rel_dE_dt"] = dE_dt.amax(-1), relative.amax(-1)
             scores["min_dS_dt"] = dS_dt.amin(-1)
+        return self._report(scores, per_system)
+
+    @staticmethod
+    def _report(scores: dict[str, Tensor], per_system: bool) -> dict:
         per_system_scores = {name: values.tolist() for name, values in scores.items()}
         return per_system_scores if per_system else aggregate_scores(per_system_scores)

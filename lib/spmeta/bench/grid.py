@@ -40,12 +40,11 @@ from ..config import SCALES, Scale
 from ..data import make_dataset, support_trajectories
 from ..files import write_json
 from ..learner import MetaLearner, aggregate_scores
-from ..meta.autodecode import AutoDecodeConfig
-from ..meta.baselines import BASELINES, BaselineConfig
-from ..meta.budget import epochs_for_budget, sample_gradients
+from ..meta.baselines import BASELINES
 from ..nn.modulation import MODULATIONS
-from ..systems import BUILTIN_FAMILIES, HamiltonianFamily, get_family
+from ..systems import BUILTIN_FAMILIES, get_family
 from ..training import TrainingDiverged
+from .recipes import RECIPE, check_recipe, epochs, grid_budget, method_settings
 
 __all__ = ["Run", "METHODS", "GRID_METHODS", "FAMILIES", "PROTOCOL", "RECIPE", "method_settings", "grid_network",
            "grid_budget", "infeasible", "training_key", "run_group", "run_one", "run_grid", "result_path",
@@ -55,10 +54,6 @@ __all__ = ["Run", "METHODS", "GRID_METHODS", "FAMILIES", "PROTOCOL", "RECIPE", "
 #: ε_field on each test system's own box, gives every method the same budget and chooses test-time adaptation
 #: on validation systems. Result files without a ``protocol`` field are version 1.
 PROTOCOL = 2
-#: The training recipe: :func:`method_settings` with the configs' defaults, the scale's auto-decoding epochs,
-#: and baselines given the same budget (:func:`grid_budget`). Change the name when the recipe changes.
-RECIPE = "r1"
-
 #: Method names of the grid: the modulations (auto-decoding) and the optimisation-based baselines.
 METHODS = ("shift", "film", "full_weight", "rank_one", "multi_rank", "svd") + BASELINES
 #: The main grid's ten methods: all but ``fomaml``, which is an option.
@@ -130,56 +125,6 @@ def checkpoint_path(out: str | Path, run: Run, periodic: bool = False) -> Path:
     return result_path(out, run).with_suffix(".resume.pt" if periodic else ".pt")
 
 
-#: Inner-loop step of the gradient-based baselines on GENERIC families: the default 1e-2 makes MAML's
-#: meta-training diverge on the damped oscillator's training systems (epoch 22); 3e-3 does not
-#: (``scripts/tune_baselines.py``, ``results/tuning/damped_oscillator_maml.json``).
-GENERIC_INNER_LR = 3e-3
-
-#: Samples per system in each auto-decoding step on the GENERIC families, drawn afresh (of 1000 per system on
-#: the damped oscillator, 810 on the gas containers; the Hamiltonian families use all of theirs, 300 to 450): at
-#: equal epochs as accurate as all of them on validation systems, and about 3× cheaper
-#: (``scripts/tune_autodecode.py``, ``results/tuning/*_batch_samples.json``).
-GENERIC_BATCH_SAMPLES = 250
-
-
-def method_settings(method: str, family: str) -> dict:
-    """The learner's arguments for ``method`` on ``family``: the protocol's choices (``svd`` uses r = 3 on the
-    damped oscillator, r = 5 elsewhere; ``multi_rank`` r = 5). Hyper-parameters are the configs' defaults,
-    chosen on training systems only (``scripts/tune_autodecode.py``, ``scripts/tune_baselines.py``,
-    ``results/tuning/``), except :data:`GENERIC_INNER_LR` and :data:`GENERIC_BATCH_SAMPLES`."""
-    model = "hnn" if isinstance(get_family(family), HamiltonianFamily) else "generic"
-    if method in MODULATIONS:
-        rank = 3 if (method == "svd" and family == "damped_oscillator") else 5
-        subsample = {"batch_samples": GENERIC_BATCH_SAMPLES} if model == "generic" else {}
-        return {"model": model, "modulation": method, "rank": rank, **subsample}
-    if model == "generic" and method in ("maml", "fomaml", "anil", "reptile"):
-        return {"model": model, "method": method, "inner_lr": GENERIC_INNER_LR}
-    return {"model": model, "method": method}
-
-
-def grid_budget(family: str, scale: Scale) -> int:
-    """The meta-training budget of every method on ``family`` at ``scale``, in per-sample gradient evaluations:
-    what the modulations' recipe uses (:func:`method_settings`, the scale's epochs); the baselines get as many
-    outer updates as this buys them (:func:`~spmeta.meta.budget.epochs_for_budget`)."""
-    settings = {k: v for k, v in method_settings("rank_one", family).items()
-                if k in {f.name for f in dataclasses.fields(AutoDecodeConfig)}}
-    config = AutoDecodeConfig(**settings, epochs=scale.epochs)
-    return sample_gradients("autodecode", config, scale.n_train, _samples_per_system(family, scale))
-
-
-def _samples_per_system(family: str, scale: Scale) -> int:
-    return scale.n_traj * get_family(family).n_steps
-
-
-def _epochs(method: str, family: str, scale: Scale, settings: dict) -> int:
-    """The epochs (outer updates, for the baselines) of ``method`` at ``scale`` under the equal budget."""
-    if method in MODULATIONS or method == "scratch":
-        return scale.epochs
-    config = BaselineConfig(**{k: v for k, v in settings.items() if k not in ("model", "method")})
-    return epochs_for_budget(method, config, scale.n_train, _samples_per_system(family, scale),
-                             grid_budget(family, scale))
-
-
 def make_grid_dataset(run: "Run", ood: bool | None = None):
     """The data of ``run`` (its scale's sizes, seed, noise; validation systems included); ``ood`` overrides
     the run's test box."""
@@ -188,10 +133,10 @@ def make_grid_dataset(run: "Run", ood: bool | None = None):
                         n_traj=scale.n_traj, seed=run.seed, ood=run.ood if ood is None else ood, noise=run.noise)
 
 
-def grid_network(method: str, family: str) -> torch.nn.Module:
+def grid_network(method: str, family: str, recipe: str = RECIPE) -> torch.nn.Module:
     """The network the grid trains for ``method`` on ``family`` (:func:`method_settings`), freshly initialised:
     for a modulation, the modulated network with its hypernetwork and shared bases."""
-    settings = method_settings(method, family)
+    settings = method_settings(method, family, recipe)
     return MetaLearner(**settings)._build(get_family(family), modulated=method in MODULATIONS)
 
 
@@ -265,7 +210,8 @@ def _times(spent: np.ndarray) -> dict:
 
 
 def run_group(runs: list[Run], progress: bool = False, command: list[str] | None = None,
-              device: str = "cpu", out: str | Path | None = None) -> Iterator[tuple[Run, dict]]:
+              device: str = "cpu", out: str | Path | None = None, recipe: str = RECIPE
+              ) -> Iterator[tuple[Run, dict]]:
     """Meta-train once for runs that share a :func:`training_key`, then adapt and evaluate each; yields
     ``(run, record)`` as each finishes (``status`` ``"ok"`` or ``"failed"``).
 
@@ -274,7 +220,8 @@ def run_group(runs: list[Run], progress: bool = False, command: list[str] | None
     evaluation run in float64 on the CPU). With ``out``, the meta-training is saved to
     :func:`checkpoint_path` of the first run, and periodic training states let a killed group resume.
     After meta-training, each run's test-time optimiser and learning rate are chosen on the validation systems
-    (:func:`~spmeta.bench.validation.choose_adaptation`)."""
+    (:func:`~spmeta.bench.validation.choose_adaptation`). ``recipe``: the training recipe
+    (:mod:`~spmeta.bench.recipes`)."""
     from .validation import choose_adaptation
 
     if len({training_key(r) for r in runs}) != 1:
@@ -282,12 +229,13 @@ def run_group(runs: list[Run], progress: bool = False, command: list[str] | None
                          "latent_dim, noise)")
     first = runs[0]
     scale: Scale = SCALES[first.scale]
-    settings = method_settings(first.method, first.family)
-    epochs = _epochs(first.method, first.family, scale, settings)
+    check_recipe(recipe)
+    settings = method_settings(first.method, first.family, recipe)
+    n_epochs = epochs(first.method, first.family, scale, recipe)
     # the epochs and adaptation steps go into the config, so that the file records what ran
     learner = MetaLearner(**settings, latent_dim=first.latent_dim, seed=first.seed, device=device,
-                          epochs=epochs, adapt_steps=scale.adapt_steps)
-    common = {"protocol": PROTOCOL, "recipe": RECIPE, "settings": settings, "scale": dataclasses.asdict(scale),
+                          epochs=n_epochs, adapt_steps=scale.adapt_steps)
+    common = {"protocol": PROTOCOL, "recipe": recipe, "settings": settings, "scale": dataclasses.asdict(scale),
               "config": dataclasses.asdict(learner.config), "network": learner.net_kwargs,
               "command": command if command is not None else sys.argv, "commit": git_commit(),
               "versions": _versions(), "threads": torch.get_num_threads(), "device": _device_name(device),
@@ -297,7 +245,7 @@ def run_group(runs: list[Run], progress: bool = False, command: list[str] | None
     start = _clock()
     try:
         learner.fit(datasets[False].train, progress=progress, checkpoint=periodic,
-                    checkpoint_every=max(1, epochs // 20))
+                    checkpoint_every=max(1, n_epochs // 20))
     except TrainingDiverged as error:
         for run in runs:
             yield run, {"run": dataclasses.asdict(run), **common, "status": "failed", "reason": str(error),
@@ -346,18 +294,22 @@ def score_run(learner: MetaLearner, run: Run, data, adaptation: dict) -> dict:
             "test_mu": test.mu.tolist(), "adapt_s": adapt_s}
 
 
-def run_one(run: Run, progress: bool = False, command: list[str] | None = None, device: str = "cpu") -> dict:
+def run_one(run: Run, progress: bool = False, command: list[str] | None = None, device: str = "cpu",
+            recipe: str = RECIPE) -> dict:
     """Train, adapt and evaluate one grid cell; returns its record (:func:`run_group` of one run)."""
-    ((_, record),) = run_group([run], progress=progress, command=command, device=device)
+    ((_, record),) = run_group([run], progress=progress, command=command, device=device, recipe=recipe)
     return record
 
 
 def run_grid(runs: list[Run], out: str | Path = "results", progress: bool = True, retry_failed: bool = False,
-             command: list[str] | None = None, device: str = "cpu") -> list[Path]:
-    """Run every cell of ``runs`` whose result file does not exist yet; returns the files written.
+             command: list[str] | None = None, device: str = "cpu", recipe: str = RECIPE) -> list[Path]:
+    """Run every cell of ``runs`` whose result file does not exist yet, under ``recipe``; returns the files
+    written.
 
-    Resumable: finished cells (and recorded failures, unless ``retry_failed``) are skipped.
+    Resumable: finished cells (and recorded failures, unless ``retry_failed``) are skipped. A finished file of
+    another recipe is an error: write each recipe's runs to their own folder.
     """
+    check_recipe(recipe)
     from tqdm.auto import tqdm
 
     git_commit()  # read now, before any training: the commit of the code this process imported
@@ -375,6 +327,9 @@ def run_grid(runs: list[Run], out: str | Path = "results", progress: bool = True
             if record.get("scale", {}).get("name", run.scale) != run.scale:
                 raise ValueError(f"{path} holds a {record['scale']['name']}-scale run, not a {run.scale}-scale "
                                  f"one: write {run.scale}-scale runs to another folder (--out)")
+            if record.get("recipe", "v1") != recipe:
+                raise ValueError(f"{path} holds a run of recipe {record.get('recipe', 'v1')!r}, not {recipe!r}: "
+                                 "write each recipe's runs to their own folder (--out)")
             if not retry_failed or record.get("status") == "ok":
                 continue
         todo.append(run)
@@ -387,7 +342,8 @@ def run_grid(runs: list[Run], out: str | Path = "results", progress: bool = True
         first = group[0]
         bar.set_postfix_str(f"{first.family}/{first.method}/seed{first.seed}"
                             + (f" ({len(group)} variants)" if len(group) > 1 else f" {first.variant}").rstrip())
-        for run, record in run_group(group, command=command, device=device, progress=progress, out=out):
+        for run, record in run_group(group, command=command, device=device, progress=progress, out=out,
+                                     recipe=recipe):
             path = result_path(out, run)
             write_json(path, record)
             written.append(path)

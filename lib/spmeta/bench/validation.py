@@ -37,7 +37,8 @@ def choose_adaptation(learner: MetaLearner, val: Trajectories, shots: int = 1, u
     scores = {}
     for optimiser, lr in candidates:
         try:
-            value = learner.evaluate(val, learner.adapt(support, steps=steps, optimiser=optimiser, lr=lr))["eps_traj"]
+            adapted = learner.adapt(support, steps=steps, optimiser=optimiser, lr=lr)
+            value = learner.evaluate(val, adapted, trajectories_only=True)["eps_traj"]
         except TrainingDiverged:
             value = math.inf
         scores[optimiser, lr] = value if math.isfinite(value) else math.inf

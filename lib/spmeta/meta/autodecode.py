@@ -17,7 +17,6 @@ See chapter 07 (book/07_auto_decoding.md).
 from __future__ import annotations
 
 import warnings
-import weakref
 from dataclasses import asdict, dataclass
 from typing import Callable
 
@@ -118,38 +117,42 @@ def system_losses(model: nn.Module, samples: Samples, z: Tensor) -> Tensor:
 #: Under ``compile="auto"``, meta-training compiles its loss once it makes at least this many updates of Θ:
 #: compiling costs about 20 s on a 2-core CPU and saves about a third of each step.
 COMPILE_MIN_UPDATES = 2000
-_last_compiled: weakref.ref | None = None  # the model whose compiled code is cached
+#: What a failed compilation raises (no C++ compiler, an unsupported operation): the fast path then falls back.
+_COMPILE_ERRORS = (torch._dynamo.exc.TorchDynamoException, torch._inductor.exc.InductorError)
 
 
 class _Loss:
     """:func:`system_losses`, or its fast path: explicit input gradients compiled with ``torch.compile``.
 
-    The fast path falls back to the reference (with a warning) if compiling fails, for example without a C++
-    compiler. ``restore()`` puts the models' gradient modes back."""
+    Compiling happens at the first call (forward and backward); if it fails there, the fast path falls back to
+    the reference with a warning. Later calls never switch paths: an error in the middle of a run is raised.
+    Nothing process-wide is touched: compiled code is cached by torch per function and shared by networks of
+    the same architecture (their parameters are inputs of the graph, not constants). ``restore()`` puts the
+    models' gradient modes back."""
 
     def __init__(self, model: nn.Module, fast: bool):
         self.modes = [(m, m.gradient_mode) for m in model.modules() if hasattr(m, "gradient_mode")]
+        self.parameters = [p for p in model.parameters() if p.requires_grad]
         self.function = system_losses
         if fast:
-            global _last_compiled
-            if _last_compiled is None or _last_compiled() is not model:
-                torch._dynamo.reset()  # a new model: drop compiled code that guards on old ones (cache limit)
-                _last_compiled = weakref.ref(model)
             for m, _ in self.modes:
                 m.gradient_mode = "explicit"
             self.function = torch.compile(system_losses, dynamic=False)
-        self.fast = fast
+        self.fast, self.tried = fast, not fast
 
-    def __call__(self, *args) -> Tensor:
-        try:
-            return self.function(*args)
-        except Exception as error:  # noqa: BLE001 (any compiler failure)
-            if not self.fast:
-                raise
+    def __call__(self, model: nn.Module, samples: Samples, z: Tensor) -> Tensor:
+        if self.tried:
+            return self.function(model, samples, z)
+        self.tried = True
+        try:  # compile the forward and the backward now, so that a failure shows here and nowhere later
+            out = self.function(model, samples, z)
+            torch.autograd.grad(out.sum(), self.parameters + [z], retain_graph=True, allow_unused=True)
+            return out
+        except _COMPILE_ERRORS as error:
             warnings.warn(f"torch.compile failed ({type(error).__name__}: {error}); using the reference path")
             self.restore()
             self.fast, self.function = False, system_losses
-            return system_losses(*args)
+            return system_losses(model, samples, z)
 
     def restore(self) -> None:
         for m, mode in self.modes:

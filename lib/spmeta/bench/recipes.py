@@ -1,0 +1,153 @@
+"""Training recipes: what each method of the grid trains with, and for how long.
+
+A recipe fixes, for every family and method, the learner's settings (:func:`method_settings`), the
+modulations' epochs, and how many outer updates the baselines get. Every result file records its recipe's name,
+and a recipe never changes once results carry its name: a new one gets a new name.
+
+- ``v1``: what the protocol-v1 grid ran. Auto-decoding with the configs' defaults (alternating code and weight
+  steps on all of a system's samples) for the scale's epochs; the baselines 1000 outer updates
+  (:class:`~spmeta.meta.baselines.BaselineConfig`'s default), about a seventh of the modulations' budget.
+- ``r1``: v1's auto-decoding, and the baselines given the same budget (protocol v2, "Fair budgets").
+- ``r2``: the time-to-accuracy recipe (chapter 14): see :data:`RECIPES` for what changed and
+  ``results/perf.json`` for the curves it was chosen on (validation systems only).
+
+The budget of a family at a scale is what the recipe's modulations use (:func:`grid_budget`), in per-sample
+gradient evaluations (:mod:`spmeta.meta.budget`); under ``r1`` and ``r2`` the baselines get as many outer updates
+as it buys them (:func:`epochs`).
+
+See chapter 14 (book/14_compute_cost.md) and book/protocol.md.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from .._checks import check_choice
+from ..config import Scale
+from ..meta.autodecode import AutoDecodeConfig
+from ..meta.baselines import BaselineConfig
+from ..meta.budget import epochs_for_budget, sample_gradients
+from ..nn.modulation import MODULATIONS
+from ..systems import HamiltonianFamily, get_family
+
+__all__ = ["Recipe", "RECIPES", "RECIPE", "GENERIC_INNER_LR", "GENERIC_BATCH_SAMPLES", "method_settings",
+           "grid_budget", "epochs", "check_recipe"]
+
+#: Inner-loop step of the gradient-based baselines on GENERIC families: the default 1e-2 makes MAML's
+#: meta-training diverge on the damped oscillator's training systems (epoch 22); 3e-3 does not
+#: (``scripts/tune_baselines.py``, ``results/tuning/damped_oscillator_maml.json``).
+GENERIC_INNER_LR = 3e-3
+
+#: Samples per system in each auto-decoding step on the GENERIC families under ``v1`` and ``r1``, drawn afresh
+#: (of 1000 per system on the damped oscillator, 810 on the gas containers; the Hamiltonian families use all of
+#: theirs, 300 to 450): at equal epochs as accurate as all of them on validation systems, and about 3× cheaper
+#: (``scripts/tune_autodecode.py``, ``results/tuning/*_batch_samples.json``).
+GENERIC_BATCH_SAMPLES = 250
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One training recipe.
+
+    Attributes:
+        name: recorded in every result file.
+        autodecode: :class:`~spmeta.meta.autodecode.AutoDecodeConfig` fields of every modulation, every family.
+        generic_autodecode: fields added on the GENERIC families.
+        epochs_factor: the modulations train ``epochs_factor × scale.epochs`` epochs.
+        baselines: ``"parity"`` (the modulations' budget, :func:`grid_budget`) or ``"v1"`` (the config's
+            default outer updates).
+    """
+
+    name: str
+    autodecode: dict = field(default_factory=dict)
+    generic_autodecode: dict = field(default_factory=dict)
+    epochs_factor: float = 1.0
+    baselines: str = "parity"
+
+    def __post_init__(self):
+        check_choice(self.baselines, "baselines", ("parity", "v1"))
+        fields = {f.name for f in dataclasses.fields(AutoDecodeConfig)} - {"epochs"}
+        unknown = (set(self.autodecode) | set(self.generic_autodecode)) - fields
+        if unknown:
+            raise ValueError(f"unknown auto-decoding settings {sorted(unknown)}; valid ones are {sorted(fields)}")
+
+
+_V1_GENERIC = {"batch_samples": GENERIC_BATCH_SAMPLES}
+
+#: The recipes by name.
+RECIPES: dict[str, Recipe] = {
+    "v1": Recipe("v1", generic_autodecode=_V1_GENERIC, baselines="v1"),
+    "r1": Recipe("r1", generic_autodecode=_V1_GENERIC),
+    "r2": Recipe("r2", generic_autodecode=_V1_GENERIC),  # placeholder until chosen (chapter 14)
+}
+#: The grid's default recipe.
+RECIPE = "r2"
+
+
+def check_recipe(recipe: str | Recipe) -> Recipe:
+    """The recipe called ``recipe`` (a :class:`Recipe` passes through, to try one before naming it); a clear
+    error for an unknown name."""
+    if isinstance(recipe, Recipe):
+        return recipe
+    check_choice(recipe, "recipe", sorted(RECIPES))
+    return RECIPES[recipe]
+
+
+def _is_generic(family: str) -> bool:
+    return not isinstance(get_family(family), HamiltonianFamily)
+
+
+def method_settings(method: str, family: str, recipe: str | Recipe = RECIPE) -> dict:
+    """The learner's arguments for ``method`` on ``family`` under ``recipe`` (not its epochs: :func:`epochs`).
+
+    The protocol fixes the architecture: ``svd`` uses r = 3 on the damped oscillator, r = 5 elsewhere;
+    ``multi_rank`` r = 5. The baselines use the configs' defaults (chosen on training systems,
+    ``scripts/tune_baselines.py``), with :data:`GENERIC_INNER_LR` on the GENERIC families."""
+    from ..bench.grid import METHODS
+
+    check_choice(method, "method", METHODS)
+    what = check_recipe(recipe)
+    model = "generic" if _is_generic(family) else "hnn"
+    if method in MODULATIONS:
+        rank = 3 if (method == "svd" and family == "damped_oscillator") else 5
+        extra = what.generic_autodecode if model == "generic" else {}
+        return {"model": model, "modulation": method, "rank": rank, **what.autodecode, **extra}
+    if model == "generic" and method in ("maml", "fomaml", "anil", "reptile"):
+        return {"model": model, "method": method, "inner_lr": GENERIC_INNER_LR}
+    return {"model": model, "method": method}
+
+
+def _config(method: str, settings: dict, **changes):
+    config_type = AutoDecodeConfig if method in MODULATIONS else BaselineConfig
+    names = {f.name for f in dataclasses.fields(config_type)}
+    return config_type(**{k: v for k, v in settings.items() if k in names}, **changes)
+
+
+def samples_per_system(family: str, scale: Scale) -> int:
+    """The (x, ẋ) samples of one training system at ``scale``."""
+    return scale.n_traj * get_family(family).n_steps
+
+
+def _modulation_epochs(scale: Scale, recipe: Recipe) -> int:
+    return max(1, round(recipe.epochs_factor * scale.epochs))
+
+
+def grid_budget(family: str, scale: Scale, recipe: str | Recipe = RECIPE) -> int:
+    """The meta-training budget of every method on ``family`` at ``scale`` under ``recipe``, in per-sample
+    gradient evaluations: what its modulations use (``rank_one``'s settings; every modulation costs the same in
+    this unit)."""
+    config = _config("rank_one", method_settings("rank_one", family, recipe),
+                     epochs=_modulation_epochs(scale, check_recipe(recipe)))
+    return sample_gradients("autodecode", config, scale.n_train, samples_per_system(family, scale))
+
+
+def epochs(method: str, family: str, scale: Scale, recipe: str | Recipe = RECIPE) -> int:
+    """The epochs (outer updates, for the baselines) of ``method`` on ``family`` at ``scale`` under ``recipe``."""
+    what = check_recipe(recipe)
+    if method in MODULATIONS:
+        return _modulation_epochs(scale, what)
+    if method == "scratch" or what.baselines == "v1":
+        return BaselineConfig().epochs
+    config = _config(method, method_settings(method, family, recipe))
+    return epochs_for_budget(method, config, scale.n_train, samples_per_system(family, scale),
+                             grid_budget(family, scale, recipe))
