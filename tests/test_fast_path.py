@@ -146,3 +146,67 @@ def test_compiled_meta_training_follows_the_reference():
     torch.testing.assert_close(torch.tensor(histories["on"]), torch.tensor(histories["off"]), rtol=1e-9, atol=0)
     with pytest.raises(ValueError, match="compile"):
         meta_train(copy.deepcopy(model), samples, AutoDecodeConfig(epochs=1, compile="yes"), progress=False)
+
+
+def _tiny_training():
+    from spmeta.data import Samples
+
+    torch.manual_seed(0)
+    model = HNN(1, width=16, modulation="rank_one", latent_dim=3).double()
+    samples = Samples(torch.randn(4, 20, 2).double(), torch.randn(4, 20, 2).double(), torch.zeros(4, 2))
+    return model, samples
+
+
+def test_compiling_leaves_the_users_compiled_code_alone():
+    """The fast path touches no process-wide compile state: a function the user compiled stays compiled."""
+    from spmeta.meta.autodecode import AutoDecodeConfig, meta_train
+
+    compiled = []
+
+    def counting_backend(graph, example_inputs):
+        compiled.append(graph)
+        return graph.forward
+
+    user_function = torch.compile(lambda x: torch.sin(x) * 2, backend=counting_backend)
+    user_function(torch.randn(3))
+    model, samples = _tiny_training()
+    for _ in range(2):  # two fresh networks
+        meta_train(copy.deepcopy(model), samples, AutoDecodeConfig(epochs=1, compile="on"), progress=False)
+    user_function(torch.randn(3))
+    assert len(compiled) == 1  # still cached: nothing reset dynamo
+
+
+def test_a_compile_failure_falls_back_at_the_start_and_is_raised_later(monkeypatch):
+    """Compiling fails at the first call: warn and use the reference. Failing later in the run: raise, never
+    switch paths silently."""
+    from spmeta.meta import autodecode
+    from spmeta.meta.autodecode import AutoDecodeConfig, meta_train
+
+    model, samples = _tiny_training()
+    reference = meta_train(copy.deepcopy(model), samples, AutoDecodeConfig(epochs=2, compile="off"),
+                           progress=False)[1]
+
+    def failing_compile(function, **kwargs):
+        def compiled(*args):
+            raise torch._dynamo.exc.TorchDynamoException("no C++ compiler")
+        return compiled
+
+    monkeypatch.setattr(autodecode.torch, "compile", failing_compile)
+    with pytest.warns(UserWarning, match="torch.compile failed"):
+        history = meta_train(copy.deepcopy(model), samples, AutoDecodeConfig(epochs=2, compile="on"),
+                             progress=False)[1]
+    assert history == reference
+
+    def late_failing_compile(function, **kwargs):
+        calls = []
+
+        def compiled(*args):
+            calls.append(1)
+            if len(calls) > 3:
+                raise RuntimeError("a failure in the middle of the run")
+            return function(*args)
+        return compiled
+
+    monkeypatch.setattr(autodecode.torch, "compile", late_failing_compile)
+    with pytest.raises(RuntimeError, match="middle of the run"):
+        meta_train(copy.deepcopy(model), samples, AutoDecodeConfig(epochs=2, compile="on"), progress=False)

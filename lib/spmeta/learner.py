@@ -115,7 +115,9 @@ class MetaLearner:
         construction: how the GENERIC net assembles L and M (``"projection"`` or ``"gfinn"``, see
             :class:`~spmeta.models.GenericNet`); only for ``model="generic"``. The GENERIC net's inputs are
             standardised with the training states (:meth:`~spmeta.models.GenericNet.standardise`).
-        dtype, device: of training (e.g. ``device="cuda"``); adaptation and evaluation run in float64 on the CPU.
+        dtype, device: of training (e.g. ``device="cuda"``).
+        eval_dtype, eval_device: of adaptation and evaluation (default float64 on the CPU, so that scores do not
+            depend on where training ran; ``eval_device="cuda"`` keeps a GPU run on the GPU).
         seed: fixes the initialisation.
         **config: fields of :class:`~spmeta.meta.AutoDecodeConfig` or :class:`~spmeta.meta.baselines.BaselineConfig`.
 
@@ -125,7 +127,8 @@ class MetaLearner:
     def __init__(self, model: str = "hnn", modulation: str | None = None, method: str | None = None,
                  latent_dim: int = 10, rank: int = 5, width: int = 100, depth: int = 3, activation=None,
                  construction: str = "projection", dtype: torch.dtype = torch.float32,
-                 device: str | torch.device = "cpu", seed: int = 0, **config):
+                 device: str | torch.device = "cpu", seed: int = 0, eval_dtype: torch.dtype = torch.float64,
+                 eval_device: str | torch.device = "cpu", **config):
         check_choice(model, "model", MODELS)
         if method is None and modulation is None:
             raise ValueError(f"pass modulation= (one of {sorted(MODULATIONS)}) for auto-decoding, or method= "
@@ -149,7 +152,7 @@ class MetaLearner:
         if model == "generic":
             self.net_kwargs["construction"] = construction
         self.latent_dim, self.rank, self.dtype, self.seed = latent_dim, rank, dtype, seed
-        self.device = torch.device(device)
+        self.device, self.eval_device, self.eval_dtype = torch.device(device), torch.device(eval_device), eval_dtype
         # the constructor's arguments, for save() and load()
         self.settings = dict(model=model, modulation=modulation, method=method, latent_dim=latent_dim, rank=rank,
                              width=width, depth=depth, activation=activation, construction=construction,
@@ -217,25 +220,10 @@ class MetaLearner:
         learner as it stands: it can :meth:`adapt` and :meth:`evaluate` mid-training, for example to follow a
         validation error (``python -m spmeta.bench perf --tta``).
         """
-        if not isinstance(train, Trajectories):
-            raise ValueError("fit() takes the training trajectories, e.g. data.train from spmeta.make_dataset")
         check_int(checkpoint_every, "checkpoint_every")
         check_int(callback_every, "callback_every")
-        self.family = train.family
-        self._train_bounds = torch.stack(bounds(train.X.double()))
-        self._standardisation = None
-        config = self.config if epochs is None else dataclasses.replace(self.config, epochs=epochs)
-        self.config = config
-        self.net = self._build(train.family, modulated=self.method == "autodecode")
-        if isinstance(self.net, GenericNet):  # standardised by what a model may see (noisy states, if any)
-            self.net.standardise(train.X if train.observed is None else train.observed)
-            self._standardisation = (self.net.input_shift.clone(), self.net.input_scale.clone())
-        self.net = self.net.to(self.device)
-        samples = self._samples(train)
-        kind = "autodecode" if self.method == "autodecode" else self.method
-        self.budget = {"sample_gradients": sample_gradients(kind, config, samples.n_systems, samples.n_samples),
-                       "outer_updates": 0 if kind == "scratch" else
-                       config.epochs * updates_per_epoch(config, samples.n_systems)}
+        samples = self._prepare(train, epochs)
+        config = self.config
         resume, save = None, None
         if checkpoint is not None:
             identity = {"settings": self.settings, "config": dataclasses.asdict(config), "family": train.family.name,
@@ -255,6 +243,28 @@ class MetaLearner:
                                                     progress=progress, **periodic)
         self.history = history
         return history
+
+    def _prepare(self, train: Trajectories, epochs: int | None = None) -> Samples:
+        """Everything fit() does before its training loop: a fresh network (standardised for GENERIC models,
+        on ``device``), the configuration's ``epochs``, the budget; returns the training samples."""
+        if not isinstance(train, Trajectories):
+            raise ValueError("fit() takes the training trajectories, e.g. data.train from spmeta.make_dataset")
+        self.family = train.family
+        self._train_bounds = torch.stack(bounds(train.X.double()))
+        self._standardisation = None
+        if epochs is not None:
+            self.config = dataclasses.replace(self.config, epochs=epochs)
+        self.net = self._build(train.family, modulated=self.method == "autodecode")
+        if isinstance(self.net, GenericNet):  # standardised by what a model may see (noisy states, if any)
+            self.net.standardise(train.X if train.observed is None else train.observed)
+            self._standardisation = (self.net.input_shift.clone(), self.net.input_scale.clone())
+        self.net = self.net.to(self.device)
+        samples = self._samples(train)
+        kind = "autodecode" if self.method == "autodecode" else self.method
+        self.budget = {"sample_gradients": sample_gradients(kind, self.config, samples.n_systems, samples.n_samples),
+                       "outer_updates": 0 if kind == "scratch" else
+                       self.config.epochs * updates_per_epoch(self.config, samples.n_systems)}
+        return samples
 
     def _hook(self, save, save_every: int, callback, callback_every: int, epochs: int) -> dict:
         """The training loops' ``checkpoint``/``checkpoint_every`` arguments that save the periodic state and
@@ -356,20 +366,24 @@ class MetaLearner:
         if not isinstance(support, Samples):
             raise ValueError(f"adapt() takes support samples, e.g. data.test.support(shots=1); got a "
                              f"{type(support).__name__} (whole trajectories would adapt on the query itself)")
-        support = self._samples(support, torch.float64)  # adaptation and evaluation run in float64
+        support = self._on_eval_device(self._samples(support, self.eval_dtype))
         adapted = self._adapt(support, steps, init, lr, optimiser)
         adapted.support = support.support
         return adapted
 
+    def _on_eval_device(self, samples: Samples) -> Samples:
+        move = lambda t: t.to(self.eval_device, self.eval_dtype)  # noqa: E731
+        return Samples(move(samples.x), move(samples.xdot), samples.mu, samples.support)
+
     def _adapt(self, support: Samples, steps: int | None, init: str | None, lr: float | None,
                optimiser: str | None) -> Adapted:
         steps = steps if steps is not None else self.config.adapt_steps
-        net64 = copy.deepcopy(self.net).cpu().double()
+        net64 = copy.deepcopy(self.net).to(self.eval_device, self.eval_dtype)  # float64 unless eval_dtype says
         if self.method == "autodecode":
             changes = {"adapt_steps": steps, "init": init, "lr_adapt": lr, "adapt_optimiser": optimiser}
             config = dataclasses.replace(self.config, **{k: v for k, v in changes.items() if v is not None})
-            z0 = self.latents.mean().cpu().double() if config.init == "mean" else torch.zeros(self.latent_dim,
-                                                                                       dtype=torch.float64)
+            z0 = self.latents.mean() if config.init == "mean" else torch.zeros(self.latent_dim)
+            z0 = z0.to(self.eval_device, self.eval_dtype)
             z, history = adapt(net64, support, z0, config)
             gradients = (lambda x: net64.gradients(x, z)) if isinstance(net64, GenericNet) else None
             return Adapted(field=lambda x: net64(x, z), n_systems=support.n_systems, history=history, latents=z,
@@ -377,7 +391,8 @@ class MetaLearner:
         default_optimiser, default_lr = self.config.test_time(self.method)
         optimiser, lr = optimiser or default_optimiser, lr or default_lr
         if self.method == "scratch":
-            models = baselines.scratch(lambda: self._build(self.family, False).double(), support, steps, lr,
+            models = baselines.scratch(lambda: self._build(self.family, False).to(self.eval_device, self.eval_dtype),
+                                       support, steps, lr,
                                        optimiser=optimiser)
         else:
             names = baselines.head_names(net64) if self.method == "anil" else None
@@ -423,22 +438,24 @@ class MetaLearner:
         query = test.query(*asked)
         family = test.family
         K = test.n_systems
-        x0 = query.X[:, :, 0].double()  # (K, B, n)
+        move = lambda t: t.to(self.eval_device, self.eval_dtype)  # noqa: E731
+        X_true, mu = move(query.X), move(test.mu)
+        x0 = X_true[:, :, 0]  # (K, B, n)
         with torch.no_grad():
             X_pred = integrators.rollout(adapted.field, x0, query.t, substeps=substeps)
-        scores = {"eps_traj": relative_error(X_pred, query.X, dims=(-2, -1)).mean(-1)}  # (K,) each
+        scores = {"eps_traj": relative_error(X_pred, X_true, dims=(-2, -1)).mean(-1)}  # (K,) each
         if trajectories_only:
             return self._report(scores, per_system)
-        true_field = lambda x: family.vector_field(x, test.mu[:, None, :])  # noqa: E731
-        own = torch.stack([own_box_points(test.X[k]) for k in range(K)])  # (K, 20, 20, 2), or (K, 2000, n)
+        true_field = lambda x: family.vector_field(x, mu[:, None, :])  # noqa: E731
+        own = move(torch.stack([own_box_points(test.X[k]) for k in range(K)]))  # (K, 20, 20, 2), or (K, 2000, n)
         own_flat = own.reshape(K, -1, family.state_dim)
         with torch.no_grad():
             scores["eps_field"] = relative_error(adapted.field(own_flat), true_field(own_flat), dims=(-2, -1))
         scores["eps_field_family"] = eps_field_per_system(adapted.field, true_field,
-                                                          field_points(self._train_bounds, n=20), K)
+                                                          move(field_points(self._train_bounds, n=20)), K)
         if family.state_dim == 2:
             scores["ssim"] = ssim_field(adapted.field, true_field, own, K)
-        energy = family.energy(X_pred, test.mu[:, None, None, :])
+        energy = family.energy(X_pred, mu[:, None, None, :])
         scores["energy_drift"] = energy_drift(energy).reshape(K, -1).amax(-1)
         if adapted.energy is not None and self.model_name == "hnn":  # the learned H̃ along the learned rollout
             with torch.no_grad():

@@ -118,8 +118,8 @@ def ssim_field(field_pred, field_true, grid: Tensor, n_systems: int) -> Tensor:
     n = grid.shape[-2]
     pts = grid.reshape(-1, n * n, 2).expand(n_systems, -1, -1)
     with torch.no_grad():
-        pred = field_pred(pts).norm(dim=-1).reshape(-1, n, n).numpy()
-        true = field_true(pts).norm(dim=-1).reshape(-1, n, n).numpy()
+        pred = field_pred(pts).norm(dim=-1).reshape(-1, n, n).cpu().numpy()  # a GPU model's too
+        true = field_true(pts).norm(dim=-1).reshape(-1, n, n).cpu().numpy()
     return torch.tensor([structural_similarity(p, t, data_range=float(t.max() - t.min())) for p, t in zip(pred, true)])
 
 

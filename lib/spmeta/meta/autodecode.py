@@ -144,15 +144,15 @@ class _Loss:
         if self.tried:
             return self.function(model, samples, z)
         self.tried = True
-        try:  # compile the forward and the backward now, so that a failure shows here and nowhere later
-            out = self.function(model, samples, z)
-            torch.autograd.grad(out.sum(), self.parameters + [z], retain_graph=True, allow_unused=True)
-            return out
+        try:  # compile the forward and the backward now, on a throw-away pass: a failure shows here or nowhere
+            trial = z.detach().requires_grad_(True)
+            torch.autograd.grad(self.function(model, samples, trial).sum(), self.parameters + [trial],
+                                allow_unused=True)
         except _COMPILE_ERRORS as error:
             warnings.warn(f"torch.compile failed ({type(error).__name__}: {error}); using the reference path")
             self.restore()
             self.fast, self.function = False, system_losses
-            return system_losses(model, samples, z)
+        return self.function(model, samples, z)
 
     def restore(self) -> None:
         for m, mode in self.modes:
