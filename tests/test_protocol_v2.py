@@ -8,6 +8,7 @@ import torch
 import spmeta
 from spmeta import learner as learner_module
 from spmeta.bench import grid, table
+from spmeta.bench import recipes
 from spmeta.bench.grid import GRID_METHODS, Run, checkpoint_path, grid_budget, result_path, run_grid
 from spmeta.bench.rescore import rescore
 from spmeta.config import SCALES
@@ -136,21 +137,34 @@ def test_a_killed_grid_run_resumes_and_says_so(tmp_path, monkeypatch):
     assert not checkpoint_path(tmp_path, run, periodic=True).exists()
 
 
+@pytest.mark.parametrize("recipe", [name for name, r in recipes.RECIPES.items() if r.baselines == "parity"])
 @pytest.mark.parametrize("family", grid.FAMILIES)
-def test_the_grid_gives_every_method_the_same_budget(family):
+def test_the_grid_gives_every_method_the_same_budget(family, recipe):
     scale = SCALES["paper"]
-    budget = grid_budget(family, scale)
+    budget = grid_budget(family, scale, recipe)
     n_samples = scale.n_traj * spmeta.get_family(family).n_steps
     for method in GRID_METHODS:
         if method == "scratch":
             continue
-        settings = grid.method_settings(method, family)
+        settings = grid.method_settings(method, family, recipe)
         kind = "autodecode" if method not in grid.BASELINES else method
         config_type = AutoDecodeConfig if kind == "autodecode" else BaselineConfig
         fields = {k: v for k, v in settings.items() if k in config_type.__dataclass_fields__}
-        config = config_type(**fields, epochs=grid._epochs(method, family, scale, settings))
+        config = config_type(**fields, epochs=recipes.epochs(method, family, scale, recipe))
         used = sample_gradients(kind, config, scale.n_train, n_samples)
         assert abs(used / budget - 1) <= 0.10, (family, method, used, budget)
+
+
+def test_the_v1_recipe_is_what_the_v1_grid_ran():
+    """Selectable by name: the modulations' v1 settings and epochs, and the baselines' 1000 outer updates."""
+    scale = SCALES["paper"]
+    assert recipes.epochs("maml", "pendulum", scale, "v1") == 1000
+    assert recipes.epochs("rank_one", "pendulum", scale, "v1") == scale.epochs
+    assert recipes.method_settings("rank_one", "pendulum", "v1") == {"model": "hnn", "modulation": "rank_one",
+                                                                     "rank": 5}
+    assert recipes.method_settings("svd", "gas_containers", "v1")["batch_samples"] == recipes.GENERIC_BATCH_SAMPLES
+    with pytest.raises(ValueError, match="recipe"):
+        recipes.method_settings("rank_one", "pendulum", "r0")
 
 
 @pytest.mark.parametrize("kwargs", [{"modulation": "rank_one"}, {"modulation": "shift", "simultaneous": True,

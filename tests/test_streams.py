@@ -58,6 +58,11 @@ def test_validation_systems():
     for other in (d.train.mu, d.test.mu):
         assert not (d.val.mu[:, None, :] == other[None, :, :]).all(-1).any()
     assert not torch.equal(d.val.observed, d.val.X)  # noisy like the training data
+    for other in (d.train.X, d.test.X):  # no validation trajectory is a training or test trajectory
+        assert not (d.val.X[:, :, None, None] == other[None, None]).all(-1).all(-1).any()
+    again, other_seed = data(n_val=3, noise=0.1), data(n_val=3, noise=0.1, seed=1)
+    assert torch.equal(again.val.observed, d.val.observed) and torch.equal(again.val.mu, d.val.mu)
+    assert not torch.equal(other_seed.val.mu, d.val.mu)  # reproducible from the seed, and only from it
     empty = data().val  # n_val = 0: empty, like n_test = 0
     assert empty.X.shape == (0, 2, T, n) and empty.mu.shape == (0, 2) and empty.n_systems == 0
     assert [f.name for f in dataclasses.fields(spmeta.data.Dataset)] == ["family", "train", "test", "val", "seed"]

@@ -6,6 +6,7 @@
     python -m spmeta.bench rescore --out results   # every metric again, from the runs' checkpoints
     python -m spmeta.bench table --out results
     python -m spmeta.bench perf            # writes results/perf.json (about 10 minutes on 2 cores)
+    python -m spmeta.bench perf --tta      # time to accuracy, v1 recipe against the current one (hours; resumable)
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import sys
 from pathlib import Path
 
 from .grid import FAMILIES, GRID_METHODS, METHODS, Run, infeasible, run_grid
+from .tta import TTA_METHODS
 from .table import METRICS, load_results, markdown_table, summarize
 
 
@@ -138,12 +140,19 @@ def _plots(out: str, folder: str) -> None:
 
 
 def _perf(args: argparse.Namespace) -> None:
-    from .perf import main_perf
+    from .perf import main_perf, main_tta
 
     out = args.out or ("results/perf-quick.json" if args.quick else "results/perf.json")
     if not Path(out).is_dir() and not Path(out).parent.is_dir():
         sys.exit(f"error: --out {out!r}: the folder {str(Path(out).parent)!r} does not exist")
-    main_perf(out, quick=args.quick, threads=args.threads, command=["python", "-m", "spmeta.bench"] + sys.argv[1:])
+    command = ["python", "-m", "spmeta.bench"] + sys.argv[1:]
+    if args.tta:
+        families = args.families or (["mass_spring"] if args.quick else list(FAMILIES))
+        methods = args.methods or (["rank_one"] if args.quick else list(TTA_METHODS))
+        main_tta(out, families, methods, scale="quick" if args.quick else args.scale, threads=args.threads or 1,
+                 command=command)
+        return
+    main_perf(out, quick=args.quick, threads=args.threads, command=command)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -200,6 +209,13 @@ def main(argv: list[str] | None = None) -> None:
     perf.add_argument("--out", default=None,
                       help="JSON file or folder (default: results/perf.json, or perf-quick.json)")
     perf.add_argument("--threads", type=_integer(1), default=None, help="torch threads (default: torch's choice)")
+    perf.add_argument("--tta", action="store_true",
+                      help="time to accuracy: validation error against CPU seconds, v1 recipe against the current "
+                           "one, interleaved (hours at the paper scale; resumable; --quick: mass-spring rank_one)")
+    perf.add_argument("--families", nargs="+", choices=FAMILIES, default=None, help="--tta: families (default all)")
+    perf.add_argument("--methods", nargs="+", choices=METHODS, default=None,
+                      help="--tta: methods (default rank_one and maml)")
+    perf.add_argument("--scale", choices=("quick", "book", "paper"), default="paper", help="--tta: the scale")
     perf.set_defaults(func=_perf)
 
     args = parser.parse_args(argv)

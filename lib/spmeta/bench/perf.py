@@ -9,7 +9,10 @@ It measures, on this machine and in one process:
   10 systems for 100 steps;
 - the fast path (explicit input gradients) against the reference (autograd double backward), interleaved;
 - the epoch time for K = 10 … 280 systems and its linear fit;
-- an estimate of the full paper grid's wall time.
+- an estimate of the full paper grid's wall time;
+- a torch profiler table of one rank-one epoch by each path, with the epoch's FLOP floor beside it;
+- with ``--tta``, time to accuracy: validation ε_traj against CPU seconds for the v1 recipe and the current one,
+  interleaved in one process (:mod:`~spmeta.bench.tta`), merged into the same file under ``"tta"``.
 
 FLOPs are counted from matmul shapes: :class:`torch.utils.flop_counter.FlopCounterMode` counts one
 loss-and-gradient evaluation G(n) on n samples (forward, explicit input gradient and backward; elementwise work
@@ -22,6 +25,7 @@ See chapter 14 (book/14_compute_cost.md).
 from __future__ import annotations
 
 import copy
+import json
 import platform
 import statistics
 import time
@@ -42,7 +46,8 @@ from ..training import squared_error
 from ..files import write_json
 from .grid import METHODS, _versions, git_commit, grid_network, method_settings
 
-__all__ = ["sgemm_peak", "measure", "fast_vs_reference", "epoch_evaluations", "loss_gradient_flops", "main_perf"]
+__all__ = ["sgemm_peak", "measure", "fast_vs_reference", "profile_paths", "epoch_evaluations", "loss_gradient_flops",
+           "main_perf", "main_tta"]
 
 PERF_METHODS = tuple(m for m in METHODS if m != "scratch")  # Scratch has no meta-training epoch
 QUICK_METHODS = ("rank_one", "svd", "maml", "reptile")  # one of each code path, for the CI smoke run
@@ -141,6 +146,29 @@ def fast_vs_reference(kind: str, train: Samples, repeats: int = 5) -> dict:
     return {"fast_ms": 1e3 * fast, "reference_ms": 1e3 * ref, "speedup": ref / fast}
 
 
+def profile_paths(kind: str, train: Samples, rows: int = 12) -> dict:
+    """Where one rank-one epoch's time goes, by the fast path and by the reference: torch profiler tables
+    (``rows`` operators by self CPU time), the measured epoch times, and the floor: the epoch's matmul FLOPs at
+    the sgemm peak."""
+    from torch.profiler import ProfilerActivity, profile
+
+    record = {}
+    for name, fast in (("fast", True), ("reference", False)):
+        model, config, run = _epoch_runner(kind, "rank_one", train, fast)
+        run()  # warm-up (and compilation)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            start = time.perf_counter()
+            run()
+            seconds = time.perf_counter() - start
+        record[name] = {"epoch_ms": 1e3 * seconds,
+                        "table": prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)}
+    per_sample = loss_gradient_flops(model, 100, train.x.shape[-1], True) / 100
+    flops = sum(n * count * per_sample for n, count in epoch_evaluations("rank_one", train.n_systems,
+                                                                         train.n_samples, config))
+    record["epoch_gflop"] = flops / 1e9
+    return record
+
+
 def _saved_tensor_mb(model, train: Samples, modulated: bool) -> float:
     """Memory autograd keeps for the backward of one loss evaluation on a batch of 10 systems (MB)."""
     total = 0
@@ -226,6 +254,8 @@ def measure(kinds=("hnn", "generic"), methods=PERF_METHODS, n_systems: int = 70,
                          "epoch_ms": [1e3 * t for _, t in points], "slope_ms_per_system": 1e3 * slope,
                          "intercept_ms": 1e3 * intercept}
     record["paper_grid"] = paper_grid_estimate(record, n_systems)
+    record["profile"] = profile_paths(kind, base)
+    record["profile"]["floor_ms"] = 1e3 * record["profile"]["epoch_gflop"] / record["sgemm_gflops"]
     record["process_peak_rss_mb"] = _peak_rss_mb()
     return record
 
@@ -240,22 +270,29 @@ def _peak_rss_mb() -> float:
 
 
 def paper_grid_estimate(record: dict, n_systems: int) -> dict:
-    """Estimated wall time of the main grid (5 families × 10 methods × 3 seeds) at the paper scale."""
+    """Estimated wall time of the main grid (5 families × 10 methods × 3 seeds) at the paper scale, one process
+    after another, under the current recipe (:mod:`~spmeta.bench.recipes`): each method's measured epoch (an
+    auto-decoding epoch scaled to the paper's training systems; a baseline's outer update) times its epochs,
+    plus its adaptation. Each kind's family stands in for the others of its kind."""
+    from .recipes import RECIPE, epochs
+
     scale = SCALES["paper"]
     families = {"hnn": 3, "generic": 2}
-    hours, parts = 0.0, {}
+    hours, parts, counts = 0.0, {}, {}
     for key, m in record["methods"].items():
         if m["method"] == "fomaml":
             continue
-        epoch_s = m["epoch_ms"] / 1e3 * (scale.n_train / n_systems)
-        run_h = (scale.epochs * epoch_s + m["adapt_s"]) / 3600  # the grid meta-trains every method that long
+        family = SETTINGS[m["kind"]]["family"]
+        modulation = m["method"] in MODULATIONS
+        epoch_s = m["epoch_ms"] / 1e3 * (scale.n_train / n_systems if modulation else 1)
+        counts[key] = epochs(m["method"], family, scale)
+        run_h = (counts[key] * epoch_s + m["adapt_s"]) / 3600
         parts[key] = run_h
         hours += run_h * families[m["kind"]] * 3
     if "hnn/maml" in record["methods"]:  # Scratch: 100 Adam steps per test system, about an adaptation's cost
         hours += sum(record["methods"][f"{k}/maml"]["adapt_s"] / 3600 * families[k] * 3
                      for k in families if f"{k}/maml" in record["methods"])
-    return {"hours": hours, "hours_per_run": parts, "epochs_modulation": scale.epochs,
-            "epochs_baselines": scale.epochs}
+    return {"hours": hours, "hours_per_run": parts, "epochs": counts, "recipe": RECIPE}
 
 
 def format_table(record: dict) -> str:
@@ -274,6 +311,10 @@ def format_table(record: dict) -> str:
     lines.append(f"scaling ({s['kind']} {s['method']}): " + ", ".join(
         f"K={k}: {t:.0f} ms" for k, t in zip(s["K"], s["epoch_ms"])) + f"; slope {s['slope_ms_per_system']:.2f} ms/system")
     lines.append(f"estimated paper grid: {record['paper_grid']['hours']:.1f} h on this machine")
+    p = record["profile"]
+    lines.append(f"profiled rank_one epoch: fast {p['fast']['epoch_ms']:.0f} ms, reference "
+                 f"{p['reference']['epoch_ms']:.0f} ms, FLOP floor {p['floor_ms']:.0f} ms ({p['epoch_gflop']:.2f} GFLOP)")
+    lines.append("fast path, by self CPU time:\n" + p["fast"]["table"])
     return "\n".join(lines)
 
 
@@ -290,7 +331,41 @@ def main_perf(out: str, quick: bool = False, threads: int | None = None, command
         record = measure()
     record.update(quick=quick, command=command or [], commit=git_commit(), versions=_versions(),
                   wall_s=time.perf_counter() - start)
+    if out.exists() and "tta" in (previous := json.loads(out.read_text())):
+        record["tta"] = previous["tta"]  # measured by --tta, not here
     print(format_table(record))
     write_json(out, record)
     print(f"written to {out}")
+    return record
+
+
+def main_tta(out: str, families, methods, scale: str = "paper", points: int = 20, threads: int = 1,
+             command: list[str] | None = None) -> dict:
+    """``bench perf --tta``: each (family, method)'s interleaved time-to-accuracy curves
+    (:func:`~spmeta.bench.tta.interleaved_curves`, v1 recipe against the current one), merged into the record at
+    ``out`` under ``"tta"`` after each pair, so that a killed run keeps what it measured; pairs already there
+    (same recipes, scale and seed) are skipped."""
+    from .recipes import RECIPE
+    from .tta import interleaved_curves
+
+    out = Path(out) / "perf.json" if Path(out).is_dir() else Path(out)
+    record = json.loads(out.read_text()) if out.exists() else {}
+    recipes = ["v1", RECIPE]
+    tta = record.get("tta", {})
+    if (tta.get("recipes"), tta.get("scale")) != (recipes, scale):
+        tta = {"recipes": recipes, "scale": scale, "seed": 0, "points": points, "curves": []}
+    done = {(c["family"], c["method"]) for c in tta["curves"]}
+    for family in families:
+        for method in methods:
+            if (family, method) in done:
+                continue
+            start = time.perf_counter()
+            curves = interleaved_curves(family, method, recipes, 0, scale, points, threads)
+            tta["curves"] += [vars(c) for c in curves]
+            tta.update(command=command or [], commit=git_commit(), versions=_versions(), threads=threads)
+            record["tta"] = tta
+            write_json(out, record)
+            print(f"{family}/{method}: " + ", ".join(
+                f"{c.recipe} {c.cpu_s[-1]:.0f} s -> {c.eps_traj[-1]:.4f}" for c in curves)
+                  + f" ({time.perf_counter() - start:.0f} s)")
     return record

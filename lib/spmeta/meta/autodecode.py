@@ -108,6 +108,12 @@ def _modulation_penalty(model: nn.Module) -> Tensor:
                torch.zeros(()))
 
 
+def base_penalty(model: nn.Module, config: AutoDecodeConfig) -> Tensor:
+    """The penalty on Θ: λ_φ‖φ‖² on the hypernetwork plus λ_orth times the modulations' own penalty. A scalar."""
+    return config.lambda_phi * sum(p.pow(2).sum() for p in _hypernet_parameters(model)) \
+        + config.lambda_orth * _modulation_penalty(model)
+
+
 def system_losses(model: nn.Module, samples: Samples, z: Tensor) -> Tensor:
     """Mean ‖f(x; z⁽ᵏ⁾) − ẋ‖² per system. samples.x: (K, N, n), z: (K, d_z) -> (K,)."""
     x, xdot = samples.x.to(z), samples.xdot.to(z)  # z's dtype and device
@@ -190,7 +196,6 @@ def meta_train(model: nn.Module, train: Samples, config: AutoDecodeConfig = Auto
     if latents.codes.shape[0] != train.n_systems:
         raise ValueError(f"the latent table has {latents.codes.shape[0]} codes for {train.n_systems} systems")
     base_params = list(model.parameters())
-    hyper = _hypernet_parameters(model)
     opt_base = torch.optim.Adam(base_params, lr=config.lr_base)
     opt_latent = torch.optim.Adam(latents.parameters(), lr=config.lr_latent)
     history: list[float] = []
@@ -202,10 +207,6 @@ def meta_train(model: nn.Module, train: Samples, config: AutoDecodeConfig = Auto
 
     def latent_penalty(batch: Tensor) -> Tensor:  # acts on the codes only
         return config.lambda_z * latents.codes[batch].pow(2).sum(-1).mean()
-
-    def base_penalty() -> Tensor:  # acts on Θ only
-        return config.lambda_phi * sum(p.pow(2).sum() for p in hyper) \
-            + config.lambda_orth * _modulation_penalty(model)
 
     def latent_step(batch: Tensor) -> None:  # Adam on the batch's codes; the others keep their values
         before = latents.codes.detach().clone()
@@ -254,7 +255,7 @@ def meta_train(model: nn.Module, train: Samples, config: AutoDecodeConfig = Auto
                     data = data_loss(batch, samples)
                     opt_base.zero_grad(set_to_none=True)
                     opt_latent.zero_grad(set_to_none=True)
-                    (data + latent_penalty(batch) + base_penalty()).backward()
+                    (data + latent_penalty(batch) + base_penalty(model, config)).backward()
                     latent_step(batch)
                     opt_base.step()
                 else:
@@ -265,7 +266,7 @@ def meta_train(model: nn.Module, train: Samples, config: AutoDecodeConfig = Auto
                         latent_step(batch)
                     for _ in range(config.outer_steps):
                         data = data_loss(batch, samples)
-                        grads = torch.autograd.grad(data + base_penalty(), base_params, allow_unused=True)
+                        grads = torch.autograd.grad(data + base_penalty(model, config), base_params, allow_unused=True)
                         for p, g in zip(base_params, grads):
                             p.grad = g
                         opt_base.step()

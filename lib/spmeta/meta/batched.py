@@ -38,7 +38,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from ..data import Samples
 from ..training import check_finite_loss
-from .autodecode import AutoDecodeConfig, LatentTable, _hypernet_parameters, _modulation_penalty, system_losses
+from .autodecode import AutoDecodeConfig, LatentTable, base_penalty, system_losses
 
 if TYPE_CHECKING:
     from ..data import Trajectories
@@ -62,16 +62,13 @@ class _Member(nn.Module):
     def __init__(self, net: nn.Module, config: AutoDecodeConfig):
         super().__init__()
         self.net = net
-        self.lambda_phi, self.lambda_orth = config.lambda_phi, config.lambda_orth
+        self.config = config
 
     def forward(self, x: Tensor, xdot: Tensor, z: Tensor, penalty: bool = False):
         data = system_losses(self.net, Samples(x, xdot, z[:, :0]), z).mean()
         if not penalty:
             return data
-        # meta_train's base_penalty(), on the parameters functional_call swapped in
-        base = self.lambda_phi * sum(p.pow(2).sum() for p in _hypernet_parameters(self.net)) \
-            + self.lambda_orth * _modulation_penalty(self.net)
-        return data, base
+        return data, base_penalty(self.net, self.config)  # on the parameters functional_call swapped in
 
 
 def _plain(value):
@@ -93,6 +90,18 @@ def _architecture(model: nn.Module) -> list[tuple]:
     return rows
 
 
+def _difference(rows: list[tuple], reference: list[tuple]) -> str:
+    """Where two :func:`_architecture` lists first differ, in words."""
+    for row, ref in zip(rows, reference):
+        if row == ref:
+            continue
+        if isinstance(row[2], dict) and isinstance(ref[2], dict) and row[1] is ref[1]:
+            names = sorted(k for k in row[2].keys() | ref[2].keys() if row[2].get(k) != ref[2].get(k))
+            return f"{row[0]} ({', '.join(names)})"
+        return f"{row[0]}: {row[1:]} against {ref[1:]}"
+    return f"the number of submodules or tensors ({len(rows)} against {len(reference)})"
+
+
 def _check_members(models: Sequence[nn.Module], trains: Sequence[Samples], seeds: Sequence[int]) -> int:
     """Raise ValueError unless the members agree; returns d_z."""
     if not len(models) == len(trains) == len(seeds) or not models:
@@ -102,8 +111,8 @@ def _check_members(models: Sequence[nn.Module], trains: Sequence[Samples], seeds
     for s, model in enumerate(models[1:], 1):
         rows = _architecture(model)
         if rows != reference:
-            where = next((a[0] for a, b in zip(rows, reference) if a != b), "the number of submodules or tensors")
-            raise ValueError(f"all models must share one architecture: model {s} differs from model 0 at {where}")
+            raise ValueError(f"all models must share one architecture: model {s} differs from model 0 at "
+                             f"{_difference(rows, reference)}")
     try:
         latent_dim = getattr(getattr(models[0], "hamiltonian_net", None) or models[0].energy_net, "latent_dim")
     except AttributeError:
@@ -186,6 +195,7 @@ def meta_train_batched(models: Sequence[nn.Module], trains: Sequence[Samples], c
         if hasattr(module, "gradient_mode"):
             module.gradient_mode = "explicit"
     member = _Member(template, config)
+    rows = torch.arange(S, device=device)[:, None]  # (S, 1): each member's row
 
     def losses(x: Tensor, xdot: Tensor, batch: Tensor, penalty: bool):
         """Every member's mean loss on its batch, (S,) (and Θ's penalty, (S,)); z: (S, B, d_z)."""
@@ -215,10 +225,9 @@ def meta_train_batched(models: Sequence[nn.Module], trains: Sequence[Samples], c
     gens = [torch.Generator().manual_seed(seed) for seed in seeds]
     batch_size = min(config.batch_systems or n_systems, n_systems)
     n_drawn = config.samples_per_step(n_samples)
-    rows = torch.arange(S, device=device)[:, None]  # (S, 1): each member's row
     histories: list[list[float]] = [[] for _ in range(S)]
     try:
-        bar = tqdm(range(config.epochs), desc=f"meta-training ×{S}", disable=not progress, mininterval=0.5)
+        bar = tqdm(range(config.epochs), desc=f"meta-training ({S} runs)", disable=not progress, mininterval=0.5)
         for epoch in bar:
             orders, subsets = _epoch_draws(gens, n_systems, n_samples, batch_size, n_drawn)
             orders = orders.to(device)
