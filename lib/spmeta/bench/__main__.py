@@ -1,7 +1,8 @@
 """``python -m spmeta.bench``: run the benchmark grid, turn its results into tables, measure compute cost.
 
     python -m spmeta.bench run --families mass_spring --methods rank_one maml --seeds 0 --scale quick
-                                           # quick and book runs go to results/<scale>/ unless --out is given
+                                           # quick and book runs go to results/<scale>/ unless --out is given,
+                                           # paper-scale ones to results/<recipe>/ (results/ holds the v1 grid)
     python -m spmeta.bench run --families pendulum --methods svd --seeds 0 --shots 1traj 1 5 10 30 100 300 --box id ood
     python -m spmeta.bench rescore --out results   # every metric again, from the runs' checkpoints
     python -m spmeta.bench table --out results
@@ -16,7 +17,16 @@ import sys
 from pathlib import Path
 
 from .grid import FAMILIES, GRID_METHODS, METHODS, Run, infeasible, run_grid
+from .recipes import RECIPE, RECIPES
 from .tta import TTA_METHODS
+
+
+def default_out(scale: str, recipe: str) -> str:
+    """Where ``run`` writes unless ``--out`` says: ``results/`` for the v1 grid's files, ``results/<recipe>/``
+    for a later recipe's paper-scale runs, ``results/<scale>/`` (or ``results/<scale>-<recipe>/``) otherwise."""
+    if scale == "paper":
+        return "results" if recipe == "v1" else f"results/{recipe}"
+    return f"results/{scale}" if recipe == RECIPE else f"results/{scale}-{recipe}"
 from .table import METRICS, load_results, markdown_table, summarize
 
 
@@ -63,7 +73,7 @@ def _run(args: argparse.Namespace) -> None:
     import torch
 
     _device(args.parser, args.device)
-    out = Path(args.out or ("results" if args.scale == "paper" else f"results/{args.scale}"))
+    out = Path(args.out or default_out(args.scale, args.recipe))
     if out.exists() and not out.is_dir():
         args.parser.error(f"--out {str(out)!r} is a file; it must be a results folder")
     if args.threads:
@@ -78,7 +88,8 @@ def _run(args: argparse.Namespace) -> None:
           + (f", {len(runs) - len(feasible)} of them infeasible" if len(feasible) < len(runs) else ""))
     try:
         written = run_grid(runs, out, retry_failed=args.retry_failed,
-                           command=["python", "-m", "spmeta.bench"] + sys.argv[1:], device=args.device)
+                           command=["python", "-m", "spmeta.bench"] + sys.argv[1:], device=args.device,
+                           recipe=args.recipe)
     except ValueError as error:  # a results folder that holds another scale's runs
         sys.exit(f"error: {error}")
     print(f"{len(written)} run(s) written, {len(feasible) - len(written)} already finished, "
@@ -152,7 +163,7 @@ def _perf(args: argparse.Namespace) -> None:
         main_tta(out, families, methods, scale="quick" if args.quick else args.scale, threads=args.threads or 1,
                  command=command)
         return
-    main_perf(out, quick=args.quick, threads=args.threads, command=command)
+    main_perf(out, quick=args.quick, threads=args.threads, command=command, device=_device(args.parser, args.device))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -169,7 +180,8 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--scale", default="paper", choices=("quick", "book", "paper"),
                      help="sizes and epochs (spmeta.config); default: paper, the grid's")
     run.add_argument("--out", default=None,
-                     help="results folder (default: results for the paper scale, results/<scale> otherwise)")
+                     help="results folder (default: results/<recipe> at the paper scale, results for --recipe v1, "
+                          "results/<scale> otherwise)")
     run.add_argument("--shots", nargs="+", type=_support, default=[(1, "trajectories")], metavar="N",
                      help="support sizes: N (x, ẋ) samples or Ntraj trajectories, e.g. 1traj 1 5 10 30 100 300 "
                           "(default: 1traj, the main grid)")
@@ -184,6 +196,8 @@ def main(argv: list[str] | None = None) -> None:
                      help="torch threads (default: torch's choice); never more than free cores")
     run.add_argument("--device", default="cpu", help="where meta-training runs, e.g. cuda; default: cpu")
     run.add_argument("--retry-failed", action="store_true", help="rerun cells recorded as failed")
+    run.add_argument("--recipe", default=RECIPE, choices=sorted(RECIPES),
+                     help=f"the training recipe (spmeta.bench.recipes; default {RECIPE}; v1 reproduces the v1 grid)")
     run.set_defaults(func=_run)
 
     rescore = commands.add_parser("rescore", help="recompute every metric of the result files from their "
@@ -216,6 +230,7 @@ def main(argv: list[str] | None = None) -> None:
     perf.add_argument("--methods", nargs="+", choices=METHODS, default=None,
                       help="--tta: methods (default rank_one and maml)")
     perf.add_argument("--scale", choices=("quick", "book", "paper"), default="paper", help="--tta: the scale")
+    perf.add_argument("--device", default="cpu", help="where the batched-model comparison runs, e.g. cuda")
     perf.set_defaults(func=_perf)
 
     args = parser.parse_args(argv)

@@ -169,6 +169,48 @@ def profile_paths(kind: str, train: Samples, rows: int = 12) -> dict:
     return record
 
 
+def batched_vs_separate(kind: str, train: Samples, members: int = 4, repeats: int = 3, device: str = "cpu") -> dict:
+    """One rank-one epoch for ``members`` seeds as one batched model (:func:`~spmeta.meta.batched.meta_train_batched`)
+    against ``members`` separate epochs (:func:`~spmeta.meta.autodecode.meta_train`, eager explicit gradients),
+    both on ``device``, interleaved; medians over ``repeats`` after a warm-up. On a GPU the batched model fills the
+    device where separate small runs are launch-bound; on a CPU expect little difference."""
+    from ..meta.batched import meta_train_batched
+
+    settings = method_settings("rank_one", SETTINGS[kind]["family"])
+    config = replace(MetaLearner(**settings).config, epochs=1, lr_schedule="constant", compile="off")
+    data = Samples(train.x.to(device), train.xdot.to(device), train.mu)
+    nets = [grid_network("rank_one", SETTINGS[kind]["family"]).float().to(device) for _ in range(members)]
+    for net in nets:
+        for module in net.modules():
+            if hasattr(module, "gradient_mode"):
+                module.gradient_mode = "explicit"
+    tables = [LatentTable(train.n_systems, 10).to(device) for _ in range(members)]
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
+
+    def batched():
+        meta_train_batched(nets, [data] * members, config, list(range(members)), progress=False)
+        sync()
+
+    def separate():
+        for net, table in zip(nets, tables):
+            meta_train(net, data, config, latents=table, progress=False)
+        sync()
+
+    runs = {"batched": batched, "separate": separate}
+    for run in runs.values():
+        run()
+    times = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    batched_s, separate_s = statistics.median(times["batched"]), statistics.median(times["separate"])
+    name = torch.cuda.get_device_name(device) if torch.device(device).type == "cuda" else "cpu"
+    return {"device": name, "members": members, "batched_ms": 1e3 * batched_s, "separate_ms": 1e3 * separate_s,
+            "speedup": separate_s / batched_s}
+
+
 def _saved_tensor_mb(model, train: Samples, modulated: bool) -> float:
     """Memory autograd keeps for the backward of one loss evaluation on a batch of 10 systems (MB)."""
     total = 0
@@ -208,9 +250,11 @@ def _adapt_seconds(kind: str, method: str, train: Samples, steps: int = 100) -> 
 
 
 def measure(kinds=("hnn", "generic"), methods=PERF_METHODS, n_systems: int = 70, repeats: int = 5,
-            scaling=(10, 35, 70, 140, 280), adapt_steps: int = 100, progress: bool = True) -> dict:
+            scaling=(10, 35, 70, 140, 280), adapt_steps: int = 100, progress: bool = True,
+            device: str = "cpu") -> dict:
     """Run every measurement; returns the record that ``bench perf`` writes. ``adapt_steps``: the adaptation
-    steps timed for ``adapt_s`` (always reported per 100 steps)."""
+    steps timed for ``adapt_s`` (always reported per 100 steps). ``device``: where the batched-model comparison
+    runs (everything else runs on the CPU)."""
     from tqdm.auto import tqdm
 
     record = {"machine": {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
@@ -254,6 +298,7 @@ def measure(kinds=("hnn", "generic"), methods=PERF_METHODS, n_systems: int = 70,
                          "epoch_ms": [1e3 * t for _, t in points], "slope_ms_per_system": 1e3 * slope,
                          "intercept_ms": 1e3 * intercept}
     record["paper_grid"] = paper_grid_estimate(record, n_systems)
+    record["batched"] = batched_vs_separate(kind, base, repeats=max(2, repeats // 2), device=device)
     record["profile"] = profile_paths(kind, base)
     record["profile"]["floor_ms"] = 1e3 * record["profile"]["epoch_gflop"] / record["sgemm_gflops"]
     record["process_peak_rss_mb"] = _peak_rss_mb()
@@ -314,11 +359,15 @@ def format_table(record: dict) -> str:
     p = record["profile"]
     lines.append(f"profiled rank_one epoch: fast {p['fast']['epoch_ms']:.0f} ms, reference "
                  f"{p['reference']['epoch_ms']:.0f} ms, FLOP floor {p['floor_ms']:.0f} ms ({p['epoch_gflop']:.2f} GFLOP)")
+    b = record["batched"]
+    lines.append(f"{b['members']} rank_one runs on {b['device']}: one batched model {b['batched_ms']:.0f} ms per epoch, "
+                 f"separately {b['separate_ms']:.0f} ms ({b['speedup']:.2f}×)")
     lines.append("fast path, by self CPU time:\n" + p["fast"]["table"])
     return "\n".join(lines)
 
 
-def main_perf(out: str, quick: bool = False, threads: int | None = None, command: list[str] | None = None) -> dict:
+def main_perf(out: str, quick: bool = False, threads: int | None = None, command: list[str] | None = None,
+              device: str = "cpu") -> dict:
     """``bench perf``: measure, print, and write the record atomically to ``out`` (a file, or a folder to
     write ``perf.json`` into)."""
     out = Path(out) / "perf.json" if Path(out).is_dir() else Path(out)
@@ -326,9 +375,10 @@ def main_perf(out: str, quick: bool = False, threads: int | None = None, command
         torch.set_num_threads(threads)
     start = time.perf_counter()
     if quick:
-        record = measure(methods=QUICK_METHODS, n_systems=10, repeats=2, scaling=(10, 20), adapt_steps=20)
+        record = measure(methods=QUICK_METHODS, n_systems=10, repeats=2, scaling=(10, 20), adapt_steps=20,
+                         device=device)
     else:
-        record = measure()
+        record = measure(device=device)
     record.update(quick=quick, command=command or [], commit=git_commit(), versions=_versions(),
                   wall_s=time.perf_counter() - start)
     if out.exists() and "tta" in (previous := json.loads(out.read_text())):

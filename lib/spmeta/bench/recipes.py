@@ -8,8 +8,11 @@ and a recipe never changes once results carry its name: a new one gets a new nam
   steps on all of a system's samples) for the scale's epochs; the baselines 1000 outer updates
   (:class:`~spmeta.meta.baselines.BaselineConfig`'s default), about a seventh of the modulations' budget.
 - ``r1``: v1's auto-decoding, and the baselines given the same budget (protocol v2, "Fair budgets").
-- ``r2``: the time-to-accuracy recipe (chapter 14): see :data:`RECIPES` for what changed and
-  ``results/perf.json`` for the curves it was chosen on (validation systems only).
+- ``r2``: the time-to-accuracy recipe (chapter 14), on every family: one backward pass for the codes and the
+  weights (``simultaneous=True``), 50 samples of each system drawn afresh for each step (``batch_samples``), and
+  Θ's learning rate 3e-3 (cosine schedule, the scale's epochs). It reached the v1 recipe's validation error in
+  about a tenth of its CPU seconds on mass-spring and Duffing (``results/tuning/tta_levers_*.json``, validation
+  systems only); its budget is about a twelfth of v1's, and the baselines get as many outer updates as it buys.
 
 The budget of a family at a scale is what the recipe's modulations use (:func:`grid_budget`), in per-sample
 gradient evaluations (:mod:`spmeta.meta.budget`); under ``r1`` and ``r2`` the baselines get as many outer updates
@@ -78,7 +81,9 @@ _V1_GENERIC = {"batch_samples": GENERIC_BATCH_SAMPLES}
 RECIPES: dict[str, Recipe] = {
     "v1": Recipe("v1", generic_autodecode=_V1_GENERIC, baselines="v1"),
     "r1": Recipe("r1", generic_autodecode=_V1_GENERIC),
-    "r2": Recipe("r2", generic_autodecode=_V1_GENERIC),  # placeholder until chosen (chapter 14)
+    # chosen on validation systems by time to accuracy (scripts/tta_levers.py, results/tuning/tta_levers_*.json,
+    # chapter 14): one backward for codes and weights, 50 fresh samples per system and step, a 3× larger step
+    "r2": Recipe("r2", {"simultaneous": True, "batch_samples": 50, "lr_base": 3e-3}),
 }
 #: The grid's default recipe.
 RECIPE = "r2"

@@ -12,7 +12,8 @@ from .paper import reported
 from .table import METRICS, format_cell, protocol_label, protocols
 
 __all__ = ["family_table", "targets", "HAMILTONIAN_METRICS", "GENERIC_METRICS", "BASELINE_METHODS", "paper_best",
-           "ordering", "targets_table", "ordering_table", "best_method", "field_box_table", "claims"]
+           "ordering", "targets_table", "ordering_table", "best_method", "field_box_table", "claims", "training_cpu_s",
+           "recipe_table"]
 
 MODULATIONS = tuple(m for m in METHODS if m in _MODULATIONS)
 
@@ -185,3 +186,40 @@ def claims(summary: dict, shots_summaries: dict[int, dict], families=FAMILIES) -
                          f"support sizes ({', '.join(f'{n}: {best}' for n, best, _ in wins)}; "
                          f"{max(k for *_, k in wins)} modulations compared)")
     return lines
+
+
+def training_cpu_s(record: dict) -> float:
+    """The CPU seconds a run's meta-training took: ``budget.cpu_s`` (protocol v2), else the file's ``cpu_s``
+    (train and adapt; later v1 files), else its wall time ``train_s`` × its torch threads (the earliest v1 files
+    recorded no CPU time: an upper bound)."""
+    if "cpu_s" in record.get("budget", {}):
+        return record["budget"]["cpu_s"]
+    return record["cpu_s"] if "cpu_s" in record else record["train_s"] * record.get("threads", 1)
+
+
+def recipe_table(before: list[dict], after: list[dict], families, methods=None, metric: str = "eps_traj") -> str:
+    """Two grids side by side (e.g. the v1 files and a later recipe's): per family and method, the mean
+    ``metric`` over seeds and the mean meta-training CPU seconds (:func:`training_cpu_s`) of each, and their
+    ratios. Only finished runs count; a cell without runs shows —."""
+    def means(records):
+        cells = {}
+        for r in records:
+            if r["status"] == "ok":
+                cells.setdefault((r["run"]["family"], r["run"]["method"]), []).append(r)
+        return {k: (sum(r["metrics"][metric] for r in v) / len(v), sum(training_cpu_s(r) for r in v) / len(v),
+                    len(v)) for k, v in cells.items()}
+    old, new = means(before), means(after)
+    names = (before[0]["recipe"] if before else "before", after[0]["recipe"] if after else "after")
+    title = METRICS[metric]
+    lines = [f"| family | method | {title} {names[0]} | {title} {names[1]} | ratio | CPU s {names[0]} | "
+             f"CPU s {names[1]} | CPU ratio |", "|---|---|---|---|---|---|---|---|"]
+    for family in families:
+        for method in methods or METHODS:
+            a, b = old.get((family, method)), new.get((family, method))
+            if a is None and b is None:
+                continue
+            cell = lambda v, i, f: f"{v[i]:{f}} ({v[2]})" if v else "—"  # noqa: E731
+            ratio = lambda i, f: f"{b[i] / a[i]:{f}}" if a and b and a[i] else "—"  # noqa: E731
+            lines.append(f"| {family} | {method} | {cell(a, 0, '.2e')} | {cell(b, 0, '.2e')} | {ratio(0, '.2f')} | "
+                         f"{cell(a, 1, '.0f')} | {cell(b, 1, '.0f')} | {ratio(1, '.2f')} |")
+    return "\n".join(lines) + "\n\n*Means over the finished seeds (their number in brackets).*"
