@@ -5,7 +5,7 @@
 #   bash scripts/run_grid.sh [LOGDIR]      # logs in LOGDIR (default /tmp/spmeta-grid); commit results/ as it fills
 #
 # Worker 1 runs the Hamiltonian families (ablations first, so that seed 0's main cells share their meta-training
-# with the shots sweep and the OOD evaluation), worker 2 the GENERIC families (about 40 min per modulation run).
+# with the shots sweep and the OOD evaluation), worker 2 the GENERIC families.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ ${1:-} == -* ]]; then sed -n 2,7p "$0"; exit 2; fi  # -h, --help, or a mistyped option

@@ -25,6 +25,7 @@ LEVERS = {
     "sim_bs50": Recipe("sim_bs50", {"simultaneous": True, "batch_samples": 50}),
     "sim_bs50_half": Recipe("sim_bs50_half", {"simultaneous": True, "batch_samples": 50}, epochs_factor=0.5),
     "sim_bs50_lr3": Recipe("sim_bs50_lr3", {"simultaneous": True, "batch_samples": 50, "lr_base": 3e-3}),
+    "sim_bs50_lr2": Recipe("sim_bs50_lr2", {"simultaneous": True, "batch_samples": 50, "lr_base": 2e-3}),
     "sim_bs100_half": Recipe("sim_bs100_half", {"simultaneous": True, "batch_samples": 100}, epochs_factor=0.5),
     "sim_bs50_b5": Recipe("sim_bs50_b5", {"simultaneous": True, "batch_samples": 50, "batch_systems": 5},
                           epochs_factor=0.5),

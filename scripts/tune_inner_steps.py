@@ -1,7 +1,7 @@
 """Choose an optimisation-based baseline's inner-loop length on validation systems (protocol v2).
 
 For each candidate number of inner steps, meta-trains ``--method`` on the training systems of one family (seed 0)
-under the grid's equal budget at ``--scale`` (:func:`spmeta.bench.grid.grid_budget`: fewer inner steps buy more
+under ``--recipe``'s equal budget at ``--scale`` (:func:`spmeta.bench.recipes.grid_budget`: fewer inner steps buy more
 outer updates), chooses its test-time adaptation on the validation systems, and records their mean ε_traj. The
 test systems are not drawn. Resumable: candidates already in ``--out`` are skipped, and the file is rewritten
 after each one.
@@ -21,7 +21,10 @@ from pathlib import Path
 import torch
 
 import spmeta
-from spmeta.bench.grid import _epochs, git_commit, grid_budget, method_settings
+from spmeta.bench.grid import git_commit
+from spmeta.bench.recipes import RECIPES, grid_budget, method_settings, samples_per_system
+from spmeta.meta.baselines import BaselineConfig
+from spmeta.meta.budget import epochs_for_budget
 from spmeta.files import write_json
 from spmeta.bench.validation import choose_adaptation
 from spmeta.config import SCALES
@@ -34,6 +37,8 @@ def main() -> None:
     parser.add_argument("--method", required=True, choices=("maml", "fomaml", "anil", "reptile"))
     parser.add_argument("--inner-steps", nargs="+", type=int, required=True)
     parser.add_argument("--scale", default="book", choices=sorted(SCALES))
+    parser.add_argument("--recipe", default="r1", choices=sorted(RECIPES),
+                        help="whose budget (default r1, the budget the committed sweep ran under)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
@@ -46,7 +51,7 @@ def main() -> None:
     out = Path(args.out)
     record = json.loads(out.read_text()) if out.exists() else {"runs": []}
     record.update(family=args.family, method=args.method, scale=dataclasses.asdict(scale),
-                  budget=grid_budget(args.family, scale), command=["python"] + sys.argv, commit=git_commit(),
+                  recipe=args.recipe, budget=grid_budget(args.family, scale, args.recipe), command=["python"] + sys.argv, commit=git_commit(),
                   protocol="meta-trained on the seed-0 training systems under the grid's equal budget; scored on "
                            "the validation systems' query (their own streams), after choosing the test-time "
                            "adaptation on them; no test system is drawn")
@@ -54,8 +59,10 @@ def main() -> None:
     for steps in args.inner_steps:
         if steps in done:
             continue
-        settings = {**method_settings(args.method, args.family), "inner_steps": steps}
-        epochs = _epochs(args.method, args.family, scale, settings)
+        settings = {**method_settings(args.method, args.family, args.recipe), "inner_steps": steps}
+        config = BaselineConfig(**{k: v for k, v in settings.items() if k not in ("model", "method")})
+        epochs = epochs_for_budget(args.method, config, scale.n_train, samples_per_system(args.family, scale),
+                                   record["budget"])
         learner = spmeta.MetaLearner(**settings, epochs=epochs, adapt_steps=scale.adapt_steps)
         entry, start = {"inner_steps": steps, "epochs": epochs}, time.process_time()
         try:

@@ -235,3 +235,18 @@ def test_own_box_is_the_enlarged_bounding_box_not_a_box_about_zero():
     cloud = torch.rand(50, 4, dtype=torch.float64)
     points = own_box_points(cloud, n_random=300)
     assert points.shape == (300, 4) and (points >= cloud.amin(0)).all() and (points <= cloud.amax(0)).all()
+
+
+@pytest.mark.parametrize("kwargs", [{"modulation": "rank_one"}, {"method": "anil"}])
+def test_evaluation_dtype_and_device_are_settings(kwargs):
+    """Adaptation and evaluation run in ``eval_dtype`` on ``eval_device`` (float64 on the CPU by default)."""
+    data = spmeta.make_dataset(spmeta.get_family("mass_spring"), n_train=4, n_test=2, n_traj=3, seed=0)
+    scores = {}
+    for dtype in (torch.float64, torch.float32):
+        learner = spmeta.MetaLearner(**kwargs, epochs=5, adapt_steps=10, eval_dtype=dtype, eval_device="cpu")
+        learner.fit(data.train, progress=False)
+        adapted = learner.adapt(data.test.support(1))
+        assert adapted.field(data.test.X[:, 0, :3].to(dtype)).dtype == dtype
+        scores[dtype] = learner.evaluate(data.test, adapted)
+    for name in ("eps_traj", "eps_field", "ssim"):
+        assert math.isclose(scores[torch.float32][name], scores[torch.float64][name], rel_tol=1e-3), name

@@ -10,7 +10,7 @@ and a recipe never changes once results carry its name: a new one gets a new nam
 - ``r1``: v1's auto-decoding, and the baselines given the same budget (protocol v2, "Fair budgets").
 - ``r2``: the time-to-accuracy recipe (chapter 14), on every family: one backward pass for the codes and the
   weights (``simultaneous=True``), 50 samples of each system drawn afresh for each step (``batch_samples``), and
-  Θ's learning rate 3e-3 (cosine schedule, the scale's epochs). It reached the v1 recipe's validation error in
+  Θ's learning rate 2e-3 (cosine schedule, the scale's epochs). It reached the v1 recipe's validation error in
   about a tenth of its CPU seconds on mass-spring and Duffing (``results/tuning/tta_levers_*.json``, validation
   systems only); its budget is about a twelfth of v1's, and the baselines get as many outer updates as it buys.
 
@@ -34,7 +34,7 @@ from ..nn.modulation import MODULATIONS
 from ..systems import HamiltonianFamily, get_family
 
 __all__ = ["Recipe", "RECIPES", "RECIPE", "GENERIC_INNER_LR", "GENERIC_BATCH_SAMPLES", "method_settings",
-           "grid_budget", "epochs", "check_recipe"]
+           "grid_budget", "epochs", "check_recipe", "samples_per_system"]
 
 #: Inner-loop step of the gradient-based baselines on GENERIC families: the default 1e-2 makes MAML's
 #: meta-training diverge on the damped oscillator's training systems (epoch 22); 3e-3 does not
@@ -82,8 +82,8 @@ RECIPES: dict[str, Recipe] = {
     "v1": Recipe("v1", generic_autodecode=_V1_GENERIC, baselines="v1"),
     "r1": Recipe("r1", generic_autodecode=_V1_GENERIC),
     # chosen on validation systems by time to accuracy (scripts/tta_levers.py, results/tuning/tta_levers_*.json,
-    # chapter 14): one backward for codes and weights, 50 fresh samples per system and step, a 3× larger step
-    "r2": Recipe("r2", {"simultaneous": True, "batch_samples": 50, "lr_base": 3e-3}),
+    # chapter 14): one backward for codes and weights, 50 fresh samples per system and step, a 2× larger step
+    "r2": Recipe("r2", {"simultaneous": True, "batch_samples": 50, "lr_base": 2e-3}),
 }
 #: The grid's default recipe.
 RECIPE = "r2"
