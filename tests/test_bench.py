@@ -12,7 +12,16 @@ from spmeta.training import TrainingDiverged
 def fake_record(run):
     value = 0.1 * (run.seed + 1) + (0.5 if run.method == "maml" else 0.0)
     return {"run": {"family": run.family, "method": run.method, "seed": run.seed}, "status": "ok", "protocol": 2,
-            "metrics": {"eps_traj": value, "eps_field": 2 * value}}
+            "recipe": grid.RECIPE, "metrics": {"eps_traj": value, "eps_field": 2 * value}}
+
+
+def test_a_folder_holding_another_recipe_is_refused(tmp_path, monkeypatch):
+    run = Run("mass_spring", "rank_one", 0, scale="quick")
+    grid.write_json(result_path(tmp_path, run), {**fake_record(run), "recipe": "v1"})
+    monkeypatch.setattr(grid, "run_group", lambda group, **_: ((r, fake_record(r)) for r in group))
+    with pytest.raises(ValueError, match="recipe 'v1'"):
+        run_grid([run], tmp_path, progress=False)
+    assert run_grid([run], tmp_path, progress=False, recipe="v1") == []  # its own recipe resumes: nothing to do
 
 
 def test_killed_grid_resumes_without_redoing_or_losing_runs(tmp_path, monkeypatch):
@@ -340,3 +349,20 @@ def test_ordering_and_targets_from_the_summary(tmp_path):
     assert lines[0] == ("- **pendulum**: best modulation svd (ε_traj 0.01); best optimisation-based maml (0.02), an "
                         "error reduction of 50%; diverged: anil")
     assert lines[1].startswith("- **pendulum, shots sweep**: SVD-like is the best modulation at 1 of 1 support sizes")
+
+
+def test_recipe_table_compares_means_and_cpu_and_skips_files_without_the_metric():
+    from spmeta.bench.report import recipe_table
+
+    def record(recipe, eps, cpu, field=None):
+        metrics = {"eps_traj": eps, **({"eps_field": field} if field is not None else {})}
+        return {"run": {"family": "mass_spring", "method": "rank_one"}, "status": "ok", "recipe": recipe,
+                "metrics": metrics, "cpu_s": cpu}
+
+    before = [record("v1", 0.02, 800.0), record("v1", 0.04, 1000.0, field=0.1)]
+    after = [record("r2", 0.015, 90.0, field=0.05), record("r2", 0.015, 110.0, field=0.05),
+             {**record("r2", 9.9, 1.0), "status": "failed"}]
+    row = recipe_table(before, after, ["mass_spring"]).splitlines()[2]
+    assert row == "| mass_spring | rank_one | 3.00e-02 (2) | 1.50e-02 (2) | 0.50 | 900 (2) | 100 (2) | 0.11 |"
+    row = recipe_table(before, after, ["mass_spring"], metric="eps_field").splitlines()[2]
+    assert row.startswith("| mass_spring | rank_one | 1.00e-01 (1) | 5.00e-02 (2) | 0.50 | 1000 (1) |"), row

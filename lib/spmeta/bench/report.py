@@ -200,11 +200,11 @@ def training_cpu_s(record: dict) -> float:
 def recipe_table(before: list[dict], after: list[dict], families, methods=None, metric: str = "eps_traj") -> str:
     """Two grids side by side (e.g. the v1 files and a later recipe's): per family and method, the mean
     ``metric`` over seeds and the mean meta-training CPU seconds (:func:`training_cpu_s`) of each, and their
-    ratios. Only finished runs count; a cell without runs shows —."""
+    ratios. Only finished runs that record ``metric`` count; a cell without runs shows —."""
     def means(records):
         cells = {}
         for r in records:
-            if r["status"] == "ok":
+            if r["status"] == "ok" and metric in r["metrics"]:  # older files may lack a newer metric
                 cells.setdefault((r["run"]["family"], r["run"]["method"]), []).append(r)
         return {k: (sum(r["metrics"][metric] for r in v) / len(v), sum(training_cpu_s(r) for r in v) / len(v),
                     len(v)) for k, v in cells.items()}

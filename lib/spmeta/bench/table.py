@@ -22,9 +22,10 @@ from collections import defaultdict
 from pathlib import Path
 
 from ..metrics import WORST_CASE
-from .grid import FAMILIES, FINITE_SCORES, METHODS
+from .grid import FAMILIES, FINITE_SCORES, GRID_METHODS, METHODS
+from .recipes import RECIPE
 
-__all__ = ["load_results", "summarize", "markdown_table", "format_cell", "protocols", "protocol_label", "METRICS",
+__all__ = ["load_results", "load_main_grid", "summarize", "markdown_table", "format_cell", "protocols", "protocol_label", "METRICS",
            "WORST"]
 
 #: Metric keys and their column titles.
@@ -59,6 +60,23 @@ def load_results(out: str | Path = "results", variant: str = "", protocol: int |
                     record.update(status="failed", reason="the adapted models' rollouts or fields are not finite")
                     del record["metrics"]
                 records.append(record)
+    return records
+
+
+def load_main_grid(results: str | Path = "results", recipe: str = RECIPE, seeds=(0, 1, 2)) -> list[dict]:
+    """The book's main grid: per family, the runs of ``recipe`` (``<results>/<recipe>/``) where that family's
+    rows are complete (every grid method at every seed, finished or failed), else the v1 files in ``results``.
+
+    A family is never shown half under one recipe and half under another; each record keeps its ``recipe`` and
+    ``protocol``, so tables label where their rows come from."""
+    new = load_results(Path(results) / recipe) if recipe != "v1" else []
+    old = load_results(results)
+    records = []
+    for family in FAMILIES:
+        mine = [r for r in new if r["run"]["family"] == family]
+        cells = {(r["run"]["method"], r["run"]["seed"]) for r in mine}
+        complete = all((m, s) in cells for m in GRID_METHODS for s in seeds)
+        records += mine if complete else [r for r in old if r["run"]["family"] == family]
     return records
 
 
