@@ -210,3 +210,20 @@ def test_a_compile_failure_falls_back_at_the_start_and_is_raised_later(monkeypat
     monkeypatch.setattr(autodecode.torch, "compile", late_failing_compile)
     with pytest.raises(RuntimeError, match="middle of the run"):
         meta_train(copy.deepcopy(model), samples, AutoDecodeConfig(epochs=2, compile="on"), progress=False)
+
+
+def test_a_process_that_trains_many_architectures_keeps_compiling(monkeypatch):
+    """Past torch's recompile limit dynamo silently runs the explicit form eagerly (slower than the reference):
+    the fast path lifts the limit while its own calls run, and puts it back."""
+    from torch._dynamo.utils import counters
+
+    from spmeta.meta.autodecode import AutoDecodeConfig, meta_train
+
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)  # as if the process had used it up
+    _, samples = _tiny_training()
+    for width in (8, 12):  # two architectures: two variants of the compiled loss
+        graphs = counters["stats"]["unique_graphs"]
+        model = HNN(1, width=width, modulation="rank_one", latent_dim=3).double()
+        meta_train(model, samples, AutoDecodeConfig(epochs=1, compile="on"), progress=False)
+        assert counters["stats"]["unique_graphs"] > graphs, width  # compiled, not run eagerly
+    assert torch._dynamo.config.recompile_limit == 1

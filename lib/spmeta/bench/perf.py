@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import platform
 import statistics
 import time
@@ -315,10 +316,12 @@ def _peak_rss_mb() -> float:
 
 
 def paper_grid_estimate(record: dict, n_systems: int) -> dict:
-    """Estimated wall time of the main grid (5 families × 10 methods × 3 seeds) at the paper scale, one process
-    after another, under the current recipe (:mod:`~spmeta.bench.recipes`): each method's measured epoch (an
-    auto-decoding epoch scaled to the paper's training systems; a baseline's outer update) times its epochs,
-    plus its adaptation. Each kind's family stands in for the others of its kind."""
+    """Estimated wall time of the main grid (5 families × 10 methods × 3 seeds) at the paper scale under the
+    current recipe (:mod:`~spmeta.bench.recipes`): each method's measured epoch (an auto-decoding epoch scaled to
+    the paper's training systems; a baseline's outer update) times its epochs, plus its adaptation, summed over
+    the grid and shared by as many workers as the machine's cores hold at the measured thread count (the grid
+    runs as parallel workers, ``scripts/run_grid.sh``). Each kind's family stands in for the others of its
+    kind."""
     from .recipes import RECIPE, epochs
 
     scale = SCALES["paper"]
@@ -337,7 +340,9 @@ def paper_grid_estimate(record: dict, n_systems: int) -> dict:
     if "hnn/maml" in record["methods"]:  # Scratch: 100 Adam steps per test system, about an adaptation's cost
         hours += sum(record["methods"][f"{k}/maml"]["adapt_s"] / 3600 * families[k] * 3
                      for k in families if f"{k}/maml" in record["methods"])
-    return {"hours": hours, "hours_per_run": parts, "epochs": counts, "recipe": RECIPE}
+    workers = max(1, (os.cpu_count() or 1) // record["machine"]["threads"])
+    return {"hours": hours / workers, "workers": workers, "hours_per_run": parts, "epochs": counts,
+            "recipe": RECIPE}
 
 
 def format_table(record: dict) -> str:
@@ -394,7 +399,7 @@ def main_tta(out: str, families, methods, scale: str = "paper", points: int = 20
     """``bench perf --tta``: each (family, method)'s interleaved time-to-accuracy curves
     (:func:`~spmeta.bench.tta.interleaved_curves`, v1 recipe against the current one), merged into the record at
     ``out`` under ``"tta"`` after each pair, so that a killed run keeps what it measured; pairs already there
-    (same recipes, scale and seed) are skipped."""
+    (same recipes, scale and seed) are skipped. Each curve records the commit and command that measured it."""
     from .recipes import RECIPE
     from .tta import interleaved_curves
 
@@ -411,8 +416,11 @@ def main_tta(out: str, families, methods, scale: str = "paper", points: int = 20
                 continue
             start = time.perf_counter()
             curves = interleaved_curves(family, method, recipes, 0, scale, points, threads)
-            tta["curves"] += [vars(c) for c in curves]
-            tta.update(command=command or [], commit=git_commit(), versions=_versions(), threads=threads)
+            for c in tta["curves"]:  # curves of an earlier invocation keep the provenance it recorded
+                c.setdefault("commit", tta.get("commit")), c.setdefault("command", tta.get("command"))
+            provenance = {"commit": git_commit(), "command": command or [], "threads": threads}
+            tta["curves"] += [{**vars(c), **provenance} for c in curves]
+            tta.update(provenance, versions=_versions())
             record["tta"] = tta
             write_json(out, record)
             print(f"{family}/{method}: " + ", ".join(

@@ -125,6 +125,11 @@ def system_losses(model: nn.Module, samples: Samples, z: Tensor) -> Tensor:
 #: Under ``compile="auto"``, meta-training compiles its loss once it makes at least this many updates of Θ:
 #: compiling costs about 20 s on a 2-core CPU and saves about a third of each step.
 COMPILE_MIN_UPDATES = 2000
+#: How many compiled variants of the loss (one per architecture and input shape) a process may hold. Torch's
+#: default (8, ``torch._dynamo.config.recompile_limit``) is reached by a process that trains a few modulations
+#: in turn, as a grid worker does; past it, dynamo silently runs the explicit form eagerly, slower than the
+#: reference. The limit is raised only while this module's compiled loss runs (a scoped patch).
+COMPILE_VARIANTS = 64
 #: What a failed compilation raises (no C++ compiler, an unsupported operation): the fast path then falls back.
 _COMPILE_ERRORS = (torch._dynamo.exc.TorchDynamoException, torch._inductor.exc.InductorError)
 
@@ -134,8 +139,9 @@ class _Loss:
 
     Compiling happens at the first call (forward and backward); if it fails there, the fast path falls back to
     the reference with a warning. Later calls never switch paths: an error in the middle of a run is raised.
-    Nothing process-wide is touched: compiled code is cached by torch per function and shared by networks of
-    the same architecture (their parameters are inputs of the graph, not constants). ``restore()`` puts the
+    Nothing process-wide is changed: compiled code is cached by torch per function and shared by networks of
+    the same architecture (their parameters are inputs of the graph, not constants), and the recompile limit is
+    raised to :data:`COMPILE_VARIANTS` only while a call runs. ``restore()`` puts the
     models' gradient modes back."""
 
     def __init__(self, model: nn.Module, fast: bool):
@@ -149,6 +155,12 @@ class _Loss:
         self.fast, self.tried = fast, not fast
 
     def __call__(self, model: nn.Module, samples: Samples, z: Tensor) -> Tensor:
+        if not self.fast:
+            return self.function(model, samples, z)
+        with torch._dynamo.config.patch(recompile_limit=COMPILE_VARIANTS):
+            return self._compiled(model, samples, z)
+
+    def _compiled(self, model: nn.Module, samples: Samples, z: Tensor) -> Tensor:
         if self.tried:
             return self.function(model, samples, z)
         self.tried = True
