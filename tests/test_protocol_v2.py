@@ -250,3 +250,16 @@ def test_evaluation_dtype_and_device_are_settings(kwargs):
         scores[dtype] = learner.evaluate(data.test, adapted)
     for name in ("eps_traj", "eps_field", "ssim"):
         assert math.isclose(scores[torch.float32][name], scores[torch.float64][name], rel_tol=1e-3), name
+
+
+def test_a_table_of_two_families_of_one_version_each_labels_the_columns(tmp_path):
+    for family, protocol in (("pendulum", 1), ("mass_spring", 2)):
+        for method in ("svd", "maml"):
+            record = {"run": {"family": family, "method": method, "seed": 0}, "status": "ok",
+                      "metrics": {"eps_traj": 0.1 if method == "svd" else 0.3, "eps_field": 0.2}}
+            if protocol == 2:
+                record.update(protocol=2, recipe="r2")
+            grid.write_json(result_path(tmp_path, Run(family, method, 0)), record)
+    lines = table.markdown_table(table.summarize(table.load_results(tmp_path)), "eps_traj").splitlines()
+    assert lines[0] == "| method | mass_spring [v2] | pendulum [v1] |"
+    assert lines[2] == "| svd | **1.00e-01** | **1.00e-01** |"

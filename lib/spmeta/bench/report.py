@@ -13,7 +13,7 @@ from .table import METRICS, format_cell, protocol_label, protocols
 
 __all__ = ["family_table", "targets", "HAMILTONIAN_METRICS", "GENERIC_METRICS", "BASELINE_METHODS", "paper_best",
            "ordering", "targets_table", "ordering_table", "best_method", "field_box_table", "claims", "training_cpu_s",
-           "recipe_table", "REPRODUCED_WITHIN"]
+           "recipe_table", "cell_means", "REPRODUCED_WITHIN"]
 
 MODULATIONS = tuple(m for m in METHODS if m in _MODULATIONS)
 
@@ -208,17 +208,25 @@ def training_cpu_s(record: dict) -> float:
     return record["cpu_s"] if "cpu_s" in record else record["train_s"] * record.get("threads", 1)
 
 
+def cell_means(records: list[dict], metric: str = "eps_traj") -> dict[tuple[str, str], tuple[float, int]]:
+    """Per (family, method): (mean, count) of ``metric`` over the finished runs that record it; ``"cpu_s"`` is
+    each run's meta-training CPU seconds (:func:`training_cpu_s`)."""
+    cells: dict[tuple[str, str], list[float]] = {}
+    for r in records:
+        if r["status"] == "ok" and (metric == "cpu_s" or metric in r["metrics"]):
+            value = training_cpu_s(r) if metric == "cpu_s" else r["metrics"][metric]
+            cells.setdefault((r["run"]["family"], r["run"]["method"]), []).append(value)
+    return {k: (sum(v) / len(v), len(v)) for k, v in cells.items()}
+
+
 def recipe_table(before: list[dict], after: list[dict], families, methods=None, metric: str = "eps_traj") -> str:
     """Two grids side by side (e.g. the v1 files and a later recipe's): per family and method, the mean
     ``metric`` over seeds and the mean meta-training CPU seconds (:func:`training_cpu_s`) of each, and their
     ratios. Only finished runs that record ``metric`` count; a cell without runs shows —."""
     def means(records):
-        cells = {}
-        for r in records:
-            if r["status"] == "ok" and metric in r["metrics"]:  # older files may lack a newer metric
-                cells.setdefault((r["run"]["family"], r["run"]["method"]), []).append(r)
-        return {k: (sum(r["metrics"][metric] for r in v) / len(v), sum(training_cpu_s(r) for r in v) / len(v),
-                    len(v)) for k, v in cells.items()}
+        errors, cpu = cell_means(records, metric), cell_means(
+            [r for r in records if r["status"] == "ok" and metric in r["metrics"]], "cpu_s")
+        return {k: (errors[k][0], cpu[k][0], errors[k][1]) for k in errors}
     old, new = means(before), means(after)
     names = (before[0]["recipe"] if before else "before", after[0]["recipe"] if after else "after")
     title = METRICS[metric]

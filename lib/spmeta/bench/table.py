@@ -162,7 +162,8 @@ def markdown_table(summary: dict, metric: str, families: tuple[str, ...] | None 
                    methods: tuple[str, ...] | None = None, bold_best: bool = True) -> str:
     """A methods × families markdown table of ``metric`` (mean ± std over seeds); the best mean per family
     is bold (lowest, or highest for SSIM; structure checks, :data:`WORST`, have no best). When the cells come
-    from two protocol versions, each is labelled [v1] or [v2], and the best is marked within each version."""
+    from two protocol versions, each family's column is labelled [v1] or [v2] (each cell, where one family
+    mixes them), and the best is marked within each version."""
     bold_best = bold_best and metric not in WORST
     mixed = len(protocols(summary)) > 1
     families = families or tuple(f for f in FAMILIES if any(k[0] == f for k in summary))
@@ -175,7 +176,9 @@ def markdown_table(summary: dict, metric: str, families: tuple[str, ...] | None 
                      and summary[family, m]["protocol"] == version}
             if means:
                 best[family, version] = (max if metric == "ssim" else min)(means, key=means.get)
-    lines = [f"| method | {' | '.join(families)} |", "|---" * (len(families) + 1) + "|"]
+    versions = {f: sorted({e["protocol"] for (g, _), e in summary.items() if g == f}) for f in families}
+    header = [f"{f} [v{versions[f][0]}]" if mixed and len(versions[f]) == 1 else f for f in families]
+    lines = [f"| method | {' | '.join(header)} |", "|---" * (len(families) + 1) + "|"]
     for method in methods:
         cells = []
         for family in families:
@@ -183,6 +186,7 @@ def markdown_table(summary: dict, metric: str, families: tuple[str, ...] | None 
             cell = format_cell(entry, metric)
             if entry is not None and bold_best and best.get((family, entry["protocol"])) == method:
                 cell = f"**{cell}**"
-            cells.append(f"{cell} [v{entry['protocol']}]" if mixed and entry is not None else cell)
+            label = mixed and entry is not None and len(versions[family]) > 1
+            cells.append(f"{cell} [v{entry['protocol']}]" if label else cell)
         lines.append(f"| {method} | {' | '.join(cells)} |")
     return "\n".join(lines)
