@@ -154,7 +154,7 @@ def test_projection_construction_is_finite_and_degenerate_where_a_gradient_vanis
 
 def test_generic_net_rejects_an_unknown_construction():
     with pytest.raises(ValueError, match="construction"):
-        GenericNet(3, construction="nms")
+        GenericNet(3, construction="spnn")
     with pytest.raises(ValueError, match="friction_bound"):
         GenericNet(3, friction_bound=0.0)
 

@@ -1,7 +1,7 @@
 """The GENERIC neural network: ẋ = L∇E + M∇S with the structure built in.
 
 Two scalar networks give the energy E(x) and the entropy S(x). The operators are assembled from their
-gradients in one of two ways.
+gradients in one of three ways.
 
 ``construction="projection"`` (the default; the book's own choice, in the spirit of the neural metriplectic
 systems of Gruber et al., 2025), with the orthogonal projector P_v = I − v vᵀ/‖v‖² onto the complement of v:
@@ -26,8 +26,25 @@ Two choices make this form train and roll out well (chapter 04):
 - (B_E)ᵢ = ∇Eᵀ ζᵢ for learnable skew ζᵢ, so B_E∇E = 0;
   M = B_Eᵀ D Dᵀ B_E with D(x) ∈ R^{r×r} from a small network: M is symmetric PSD and M∇E = 0.
 
-In both, dE/dt = 0 and dS/dt = ∇Sᵀ M ∇S ≥ 0 for any weights and any state. The field is applied without
-forming the n × n matrices.
+``construction="nms"``, the neural metriplectic systems (NMS) of Gruber, Lee, Lim, Park and Trask, "Efficiently
+Parameterized Neural Metriplectic Systems" (ICLR 2025, arXiv 2405.16305), state-dependent operators projected
+orthogonally to ∇S and ∇E, in exterior-algebra form (their Lemma 3.2) and metricised (their Theorem 3.4). The
+paper's full text was not available to us: the formulas below are that construction as its abstract and public
+reviews describe it, with the wedge product a ∧ b = a bᵀ − b aᵀ:
+
+- L = A − (A∇S ∧ ∇S) / ‖∇S‖² = P_S A P_S, with A(x) = A_tri − A_triᵀ for a strictly lower triangular A_tri(x)
+  (n(n − 1)/2 outputs of a small network): L is skew and L∇S = 0;
+- M = P_E B D Bᵀ P_E = Σₛₜ Dₛₜ (P_E bₛ)(P_E bₜ)ᵀ, with the columns bₛ of B(x) ∈ R^{n×r} and D = K Kᵀ for a lower
+  triangular K(x) ∈ R^{r×r} (n r and r(r + 1)/2 outputs of two small networks): M is symmetric PSD and M∇E = 0.
+  (P_E b = (b ∧ ê) ê for ê = ∇E/‖∇E‖: the wedge form of the same operator.)
+
+Where the paper leaves the choice open, the library takes: three separate networks x ↦ A_tri, B, K, each
+``MLP(n, ·, operator_width, operator_depth)`` of the standardised state, with the book's default activation; no
+bound on B or K (the paper has none, so unlike the projection construction the field is not bounded away from
+the data: it can grow like ‖B‖²‖K‖² there).
+
+In all three, dE/dt = 0 and dS/dt = ∇Sᵀ M ∇S ≥ 0 for any weights and any state. The field is applied without
+forming the n × n operators.
 
 All sub-networks see standardised states u = (x − m) / s, with m and s set from training states by
 :meth:`GenericNet.standardise` (identity until then), so that E(x) = Ẽ(u) and ∇E = ∇ᵤẼ / s: a
@@ -49,8 +66,8 @@ Tensor = torch.Tensor
 
 __all__ = ["GenericNet", "CONSTRUCTIONS"]
 
-#: The two ways of assembling L and M, with the activation each trains best with (chapter 04).
-CONSTRUCTIONS = {"projection": DEFAULT_ACTIVATION, "gfinn": GENERIC_ACTIVATION}
+#: The three ways of assembling L and M, with the activation of each (chapter 04; NMS: the book's default).
+CONSTRUCTIONS = {"projection": DEFAULT_ACTIVATION, "gfinn": GENERIC_ACTIVATION, "nms": DEFAULT_ACTIVATION}
 
 
 def _skew(raw: Tensor) -> Tensor:
@@ -68,6 +85,21 @@ def _projector(v: Tensor) -> Tensor:
     return _project(v[..., None, :], torch.eye(v.shape[-1], dtype=v.dtype, device=v.device))
 
 
+def _wedge(a: Tensor, b: Tensor) -> Tensor:
+    """a ∧ b = a bᵀ − b aᵀ, (..., n, n), for a, b: (..., n). Exactly skew in floating point."""
+    outer = a[..., :, None] * b[..., None, :]
+    return outer - outer.mT
+
+
+def _triangular(entries: Tensor, n: int, offset: int) -> Tensor:
+    """The (..., n, n) matrix with ``entries`` (..., k) on and below diagonal ``offset`` (0: lower triangular;
+    −1: strictly lower), row by row, and zeros elsewhere. Out of place (a product with rows of the identity),
+    so that it composes with ``torch.func.vmap``."""
+    rows, cols = torch.tril_indices(n, n, offset, device=entries.device)
+    placement = torch.eye(n * n, dtype=entries.dtype, device=entries.device)[rows * n + cols]  # (k, n²)
+    return (entries @ placement).unflatten(-1, (n, n))
+
+
 class GenericNet(nn.Module):
     """ẋ = L(x)∇E(x) + M(x)∇S(x), GENERIC by construction.
 
@@ -78,12 +110,13 @@ class GenericNet(nn.Module):
         modulation, latent_dim, modulation_rank: with a modulation name, the E and S networks are
             :class:`~spmeta.nn.modulated.ModulatedMLP` s and every call takes latent codes z: (K, d_z);
             L and M are assembled after modulation, so the structure holds for every z.
-        construction: ``"projection"`` or ``"gfinn"`` (see the module docstring).
-        friction_bound: s, the bound on ‖C(x)‖_F (projection): C = C̃ / √(1 + ‖C̃‖²_F / s²) for the network's
-            output C̃.
-        rank: r, the columns of C (projection); the number of skew factors ξᵢ, ζᵢ and the size of A, D (gfinn).
-        operator_width, operator_depth: of the operator networks: x ↦ C(x) (projection), or x ↦ A(x), D(x)
-            ∈ R^{r×r} (gfinn).
+        construction: ``"projection"``, ``"gfinn"`` or ``"nms"`` (see the module docstring).
+        friction_bound: s, the bound on ‖C(x)‖_F (projection only): C = C̃ / √(1 + ‖C̃‖²_F / s²) for the
+            network's output C̃.
+        rank: r, the columns of C (projection); the number of skew factors ξᵢ, ζᵢ and the size of A, D (gfinn);
+            the columns of B and the size of K (nms).
+        operator_width, operator_depth: of the operator networks: x ↦ C(x) (projection), x ↦ A(x), D(x)
+            ∈ R^{r×r} (gfinn), or x ↦ A_tri(x), B(x), K(x) (nms; three networks).
         gradient: ``"autograd"`` (the reference) or ``"explicit"`` (for the fast path) for ∇E and ∇S; see
             :class:`~spmeta.models.HNN`.
 
@@ -114,6 +147,11 @@ class GenericNet(nn.Module):
         if construction == "projection":
             self.poisson = nn.Parameter(torch.randn(dim, dim) / dim**0.5)  # A, skew-symmetrised when used
             self.friction_net = MLP(dim, dim * rank, operator_width, operator_depth, activation)  # x ↦ C(x)
+            return
+        if construction == "nms":  # x ↦ the entries of A_tri (strictly lower), B, and K (lower triangular)
+            self.poisson_net = MLP(dim, dim * (dim - 1) // 2, operator_width, operator_depth, activation)
+            self.basis_net = MLP(dim, dim * rank, operator_width, operator_depth, activation)
+            self.friction_net = MLP(dim, rank * (rank + 1) // 2, operator_width, operator_depth, activation)
             return
         self.poisson_net = MLP(dim, rank * rank, operator_width, operator_depth, activation)
         self.friction_net = MLP(dim, rank * rank, operator_width, operator_depth, activation)
@@ -172,6 +210,13 @@ class GenericNet(nn.Module):
         d = self.friction_net(u).reshape(shape)
         return grad_e, grad_s, b_s, b_e, sigma, d
 
+    def _nms_factors(self, u: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """At the standardised states u: A = A_tri − A_triᵀ: (..., n, n); B: (..., n, r); K: (..., r, r), lower
+        triangular (nms)."""
+        a = _skew(_triangular(self.poisson_net(u), self.dim, -1))
+        b = self.basis_net(u).unflatten(-1, (self.dim, self.rank))
+        return a, b, _triangular(self.friction_net(u), self.rank, 0)
+
     def _friction_factor(self, u: Tensor) -> Tensor:
         """C of the projection construction at the standardised states u, (..., n, r), with ‖C‖_F < s =
         ``friction_bound``."""
@@ -180,13 +225,22 @@ class GenericNet(nn.Module):
 
     def operators(self, x: Tensor, z: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """The operators L (skew) and M (symmetric PSD), each (..., n, n): P_S A P_S and P_E C Cᵀ P_E
-        (projection), or B_Sᵀ σ B_S and B_Eᵀ D Dᵀ B_E (gfinn)."""
+        (projection), B_Sᵀ σ B_S and B_Eᵀ D Dᵀ B_E (gfinn), or A − (A∇S ∧ ∇S)/‖∇S‖² and P_E B K Kᵀ Bᵀ P_E (nms)."""
         u = self._standardised(x)
         if self.construction == "projection":
             grad_e, grad_s = self._gradients(u, z)
             p_s, p_e = _projector(grad_s), _projector(grad_e)
             pc = p_e @ self._friction_factor(u)
             return p_s @ _skew(self.poisson.to(x.dtype)) @ p_s, pc @ pc.mT
+        if self.construction == "nms":
+            grad_e, grad_s = self._gradients(u, z)
+            a, b, k = self._nms_factors(u)
+            # the exterior form of L (the paper's Lemma 3.2) is skew exactly; the clamp, as in _project, keeps
+            # L = A finite where ∇S = 0 (then A∇S ∧ ∇S = 0 too)
+            norm2 = grad_s.pow(2).sum(-1)[..., None, None].clamp_min(torch.finfo(grad_s.dtype).tiny)
+            reversible = a - _wedge((a @ grad_s[..., None])[..., 0], grad_s) / norm2
+            pbk = _project(grad_e[..., None, :], (b @ k).mT)  # the rows: P_E applied to the columns of B K
+            return reversible, pbk.mT @ pbk
         _, _, b_s, b_e, sigma, d = self._factors(u, z)
         b_e_d = b_e.mT @ d
         return b_s.mT @ sigma @ b_s, b_e_d @ b_e_d.mT
@@ -200,6 +254,12 @@ class GenericNet(nn.Module):
             c = self._friction_factor(u)
             irreversible = _project(grad_e, (c @ (c.mT @ _project(grad_e, grad_s)[..., None]))[..., 0])
             return reversible + irreversible
+        if self.construction == "nms":  # P_S A P_S ∇E = L∇E (A is skew) and P_E B K Kᵀ Bᵀ P_E ∇S
+            grad_e, grad_s = self._gradients(u, z)
+            a, b, k = self._nms_factors(u)
+            reversible = _project(grad_s, (a @ _project(grad_s, grad_e)[..., None])[..., 0])
+            friction = k @ (k.mT @ (b.mT @ _project(grad_e, grad_s)[..., None]))  # (..., r, 1)
+            return reversible + _project(grad_e, (b @ friction)[..., 0])
         grad_e, grad_s, b_s, b_e, sigma, d = self._factors(u, z)
         reversible = (b_s.mT @ (sigma @ (b_s @ grad_e[..., None])))[..., 0]
         irreversible = (b_e.mT @ (d @ (d.mT @ (b_e @ grad_s[..., None]))))[..., 0]
