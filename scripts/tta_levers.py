@@ -9,6 +9,7 @@ Each lever is a :class:`~spmeta.bench.recipes.Recipe`; they train interleaved in
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 
@@ -29,6 +30,10 @@ LEVERS = {
     "sim_bs100_half": Recipe("sim_bs100_half", {"simultaneous": True, "batch_samples": 100}, epochs_factor=0.5),
     "sim_bs50_b5": Recipe("sim_bs50_b5", {"simultaneous": True, "batch_samples": 50, "batch_systems": 5},
                           epochs_factor=0.5),
+    # the GENERIC constructions under r2 (chapter 04; the network setting applies on the GENERIC families only)
+    "r2": RECIPES["r2"],
+    "r2_gfinn": dataclasses.replace(RECIPES["r2"], name="r2_gfinn", generic_network={"construction": "gfinn"}),
+    "r2_nms": dataclasses.replace(RECIPES["r2"], name="r2_nms", generic_network={"construction": "nms"}),
     "sim_bs50_nocompile": Recipe("sim_bs50_nocompile", {"simultaneous": True, "batch_samples": 50,
                                                         "compile": "off"}),
 }

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from spmeta.bench import recipes
+from spmeta.bench import grid, recipes
 from spmeta.bench.tta import Curve, interleaved_curves, time_to_accuracy
 
 
@@ -20,6 +20,7 @@ def test_interleaving_does_not_change_what_each_recipe_learns():
         assert c.epoch == [20, 40, 60] and all(b > a for a, b in zip(c.cpu_s, c.cpu_s[1:])) and c.cpu_s[0] > 0
         assert all(math.isfinite(e) and e > 0 for e in c.eps_traj)
     assert curves[0].eps_traj[-1] < curves[0].eps_traj[0]  # it learns
+    assert curves[0].loss == curves[1].loss and len(curves[0].loss) == 3 and curves[0].loss[-1] < curves[0].loss[0]
 
 
 def test_time_to_accuracy():
@@ -34,3 +35,13 @@ def test_recipes_refuse_unknown_settings():
         recipes.Recipe("bad", {"learning_rate": 1.0})
     with pytest.raises(ValueError, match="baselines"):
         recipes.Recipe("bad", baselines="half")
+    with pytest.raises(ValueError, match="unknown network settings"):
+        recipes.Recipe("bad", generic_network={"friction": 3.0})
+
+
+def test_a_recipe_can_fix_the_generic_network_of_every_method():
+    nms = recipes.Recipe("nms", generic_network={"construction": "nms"})
+    for method in ("rank_one", "maml", "scratch"):
+        assert recipes.method_settings(method, "gas_containers", nms)["construction"] == "nms"
+        assert "construction" not in recipes.method_settings(method, "pendulum", nms)
+    assert grid.grid_network("rank_one", "damped_oscillator", nms).construction == "nms"

@@ -112,7 +112,7 @@ class MetaLearner:
         latent_dim, rank: d_z and r (``multi_rank``, ``svd``).
         width, depth, activation: the base network (the book's: 100, 3 hidden layers, GELU; ``activation=None``
             picks GELU for the HNN and the construction's activation for the GENERIC net's E and S).
-        construction: how the GENERIC net assembles L and M (``"projection"`` or ``"gfinn"``, see
+        construction: how the GENERIC net assembles L and M (``"projection"``, ``"gfinn"`` or ``"nms"``, see
             :class:`~spmeta.models.GenericNet`); only for ``model="generic"``. The GENERIC net's inputs are
             standardised with the training states (:meth:`~spmeta.models.GenericNet.standardise`).
         dtype, device: of training (e.g. ``device="cuda"``).
@@ -277,7 +277,8 @@ class MetaLearner:
             if save is not None and checkpoint_due(epoch - 1, save_every, epochs):
                 save(state)
             if checkpoint_due(epoch - 1, callback_every, epochs):
-                if self.method == "autodecode":  # the codes as they stand (fit() sets them at the end)
+                self.history = state["history"]  # the losses so far (fit() sets them all at the end)
+                if self.method == "autodecode":  # the codes as they stand
                     self.latents = LatentTable(*state["latents"]["codes"].shape).to(state["latents"]["codes"])
                     self.latents.load_state_dict(state["latents"])
                 callback(self, epoch)

@@ -33,7 +33,7 @@ from ..meta.budget import epochs_for_budget, sample_gradients
 from ..nn.modulation import MODULATIONS
 from ..systems import HamiltonianFamily, get_family
 
-__all__ = ["Recipe", "RECIPES", "RECIPE", "GENERIC_INNER_LR", "GENERIC_BATCH_SAMPLES", "method_settings",
+__all__ = ["Recipe", "RECIPES", "NETWORK_SETTINGS", "RECIPE", "GENERIC_INNER_LR", "GENERIC_BATCH_SAMPLES", "method_settings",
            "grid_budget", "epochs", "check_recipe", "samples_per_system"]
 
 #: Inner-loop step of the gradient-based baselines on GENERIC families: the default 1e-2 makes MAML's
@@ -48,6 +48,10 @@ GENERIC_INNER_LR = 3e-3
 GENERIC_BATCH_SAMPLES = 250
 
 
+#: The network settings a recipe may fix (:class:`~spmeta.learner.MetaLearner`'s arguments).
+NETWORK_SETTINGS = ("construction", "activation", "width", "depth")
+
+
 @dataclass(frozen=True)
 class Recipe:
     """One training recipe.
@@ -56,6 +60,8 @@ class Recipe:
         name: recorded in every result file.
         autodecode: :class:`~spmeta.meta.autodecode.AutoDecodeConfig` fields of every modulation, every family.
         generic_autodecode: fields added on the GENERIC families.
+        generic_network: the GENERIC network's settings on the GENERIC families, for every method
+            (:data:`NETWORK_SETTINGS`, e.g. ``{"construction": "nms"}``).
         epochs_factor: the modulations train ``epochs_factor × scale.epochs`` epochs.
         baselines: ``"parity"`` (the modulations' budget, :func:`grid_budget`) or ``"v1"`` (the config's
             default outer updates).
@@ -64,6 +70,7 @@ class Recipe:
     name: str
     autodecode: dict = field(default_factory=dict)
     generic_autodecode: dict = field(default_factory=dict)
+    generic_network: dict = field(default_factory=dict)
     epochs_factor: float = 1.0
     baselines: str = "parity"
 
@@ -73,6 +80,9 @@ class Recipe:
         unknown = (set(self.autodecode) | set(self.generic_autodecode)) - fields
         if unknown:
             raise ValueError(f"unknown auto-decoding settings {sorted(unknown)}; valid ones are {sorted(fields)}")
+        unknown = set(self.generic_network) - set(NETWORK_SETTINGS)
+        if unknown:
+            raise ValueError(f"unknown network settings {sorted(unknown)}; valid ones are {list(NETWORK_SETTINGS)}")
 
 
 _V1_GENERIC = {"batch_samples": GENERIC_BATCH_SAMPLES}
@@ -113,13 +123,14 @@ def method_settings(method: str, family: str, recipe: str | Recipe = RECIPE) -> 
     check_choice(method, "method", METHODS)
     what = check_recipe(recipe)
     model = "generic" if _is_generic(family) else "hnn"
+    network = what.generic_network if model == "generic" else {}
     if method in MODULATIONS:
         rank = 3 if (method == "svd" and family == "damped_oscillator") else 5
         extra = what.generic_autodecode if model == "generic" else {}
-        return {"model": model, "modulation": method, "rank": rank, **what.autodecode, **extra}
+        return {"model": model, "modulation": method, "rank": rank, **network, **what.autodecode, **extra}
     if model == "generic" and method in ("maml", "fomaml", "anil", "reptile"):
-        return {"model": model, "method": method, "inner_lr": GENERIC_INNER_LR}
-    return {"model": model, "method": method}
+        return {"model": model, "method": method, **network, "inner_lr": GENERIC_INNER_LR}
+    return {"model": model, "method": method, **network}
 
 
 def _config(method: str, settings: dict, **changes):

@@ -48,12 +48,16 @@ class Curve:
     cpu_s: list[float] = field(default_factory=list)
     epoch: list[int] = field(default_factory=list)
     eps_traj: list[float] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
     status: str = "ok"
 
-    def record(self, epoch: int, cpu_s: float, value: float) -> None:
+    def record(self, epoch: int, cpu_s: float, value: float, loss: float = math.nan) -> None:
+        """One evaluation: the epoch, the CPU seconds so far, the validation ε_traj and the training loss
+        (mean over the epochs since the previous evaluation)."""
         self.epoch.append(epoch)
         self.cpu_s.append(cpu_s)
         self.eps_traj.append(value)
+        self.loss.append(loss)
 
 
 def validation_error(learner: MetaLearner, val, shots: int = 1, unit: str = "trajectories") -> float:
@@ -115,7 +119,9 @@ def interleaved_curves(family: str, method: str, recipes=("v1", RECIPE), seed: i
     def train(i: int, curve: Curve, learner: MetaLearner) -> None:
         def probe(fitted: MetaLearner, epoch: int) -> None:
             cpu = baton.pause(i)
-            curve.record(epoch, cpu, validation_error(fitted, data.val))
+            since = fitted.history[curve.epoch[-1] if curve.epoch else 0:epoch]  # the losses since the last probe
+            loss = sum(since) / len(since) if since else math.nan
+            curve.record(epoch, cpu, validation_error(fitted, data.val), loss)
             baton.pass_on(i)
             baton.wait(i)
 
