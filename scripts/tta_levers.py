@@ -3,6 +3,9 @@
     python scripts/tta_levers.py --family mass_spring --method rank_one --levers v1 sim bs50 sim_bs50 \
         --out results/tuning/tta_levers_mass_spring.json
 
+    python scripts/tta_levers.py --family damped_oscillator --method rank_one --levers r2 r2_nms r2_gfinn \
+        --out results/tuning/constructions_damped_oscillator.json     # the GENERIC constructions (chapter 04)
+
 Each lever is a :class:`~spmeta.bench.recipes.Recipe`; they train interleaved in one process
 (:func:`~spmeta.bench.tta.interleaved_curves`), and the file records validation ε_traj against CPU seconds.
 """
