@@ -16,7 +16,7 @@ import dataclasses
 import sys
 import time
 
-from spmeta.bench.grid import git_commit
+from spmeta.bench.grid import PROTOCOL, git_commit
 from spmeta.bench.recipes import RECIPES, Recipe
 from spmeta.bench.tta import interleaved_curves
 from spmeta.files import write_json
@@ -55,7 +55,7 @@ def main() -> None:
     start = time.time()
     curves = interleaved_curves(args.family, args.method, [LEVERS[name] for name in args.levers], args.seed,
                                 args.scale, args.points)
-    record = {"family": args.family, "method": args.method, "scale": args.scale, "seed": args.seed,
+    record = {"protocol": PROTOCOL, "family": args.family, "method": args.method, "scale": args.scale, "seed": args.seed,
               "levers": {name: vars(LEVERS[name]) for name in args.levers}, "curves": [vars(c) for c in curves],
               "command": ["python"] + sys.argv, "commit": git_commit(), "wall_s": time.time() - start}
     write_json(args.out, record)

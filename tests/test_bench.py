@@ -293,7 +293,7 @@ def test_perf_quick_smoke_run(tmp_path, capsys):
         assert m["gflops"] == pytest.approx(m["epoch_gflop"] / (m["epoch_ms"] / 1e3))
         assert m["peak_ratio"] == pytest.approx(m["gflops"] / record["sgemm_gflops"])
     assert set(record["fast_vs_reference"]) == {"hnn", "generic"}
-    assert record["scaling"]["K"] == [10, 20] and record["paper_grid"]["hours"] > 0
+    assert record["scaling"]["K"] == [10, 20] and record["paper_grid"]["hours"] > 0 and record["protocol"] == 2
     assert "speed-up" in capsys.readouterr().out
 
 

@@ -12,6 +12,7 @@ from spmeta.models import GenericNet
 from spmeta.nn.mlp import MLP
 from spmeta.nn.modulation import MODULATIONS
 from spmeta.training import fit_vector_field
+from test_models import _randomise  # float64 copy with random weights (hypernetworks included)
 
 seeds = st.integers(0, 2**31 - 1)
 scales = st.floats(0.3, 3.0)
@@ -23,17 +24,6 @@ def _model(dim, rank, modulation, latent_dim=3, **kwargs):
     if modulation is not None:
         options |= dict(modulation=modulation, latent_dim=latent_dim, modulation_rank=2)
     return GenericNet(dim, **options | kwargs)
-
-
-def _randomise(model: torch.nn.Module, seed: int, scale: float) -> torch.nn.Module:
-    """Float64 copy with random weights beyond the initialisation regime (the hypernetworks too, so that every
-    modulation is active)."""
-    torch.manual_seed(seed)
-    model = model.double()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, scale / max(1, p.shape[-1]) ** 0.5)
-    return model
 
 
 def _inputs(dim, modulation, seed, shared_code, dtype=torch.float64):

@@ -45,7 +45,7 @@ from ..systems import get_family
 from ..learner import MetaLearner
 from ..training import squared_error
 from ..files import write_json
-from .grid import METHODS, _versions, git_commit, grid_network, method_settings
+from .grid import METHODS, PROTOCOL, _versions, git_commit, grid_network, method_settings
 
 __all__ = ["sgemm_peak", "measure", "fast_vs_reference", "profile_paths", "epoch_evaluations", "loss_gradient_flops",
            "main_perf", "main_tta"]
@@ -384,7 +384,7 @@ def main_perf(out: str, quick: bool = False, threads: int | None = None, command
                          device=device)
     else:
         record = measure(device=device)
-    record.update(quick=quick, command=command or [], commit=git_commit(), versions=_versions(),
+    record.update(protocol=PROTOCOL, quick=quick, command=command or [], commit=git_commit(), versions=_versions(),
                   wall_s=time.perf_counter() - start)
     if out.exists() and "tta" in (previous := json.loads(out.read_text())):
         record["tta"] = previous["tta"]  # measured by --tta, not here
@@ -421,6 +421,7 @@ def main_tta(out: str, families, methods, scale: str = "paper", points: int = 20
             provenance = {"commit": git_commit(), "command": command or [], "threads": threads}
             tta["curves"] += [{**vars(c), **provenance} for c in curves]
             tta.update(provenance, versions=_versions())
+            record.setdefault("protocol", PROTOCOL)
             record["tta"] = tta
             write_json(out, record)
             print(f"{family}/{method}: " + ", ".join(
