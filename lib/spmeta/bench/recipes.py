@@ -33,7 +33,8 @@ from ..meta.budget import epochs_for_budget, sample_gradients
 from ..nn.modulation import MODULATIONS
 from ..systems import HamiltonianFamily, get_family
 
-__all__ = ["Recipe", "RECIPES", "NETWORK_SETTINGS", "RECIPE", "GENERIC_INNER_LR", "GENERIC_BATCH_SAMPLES", "method_settings",
+__all__ = ["Recipe", "RECIPES", "NETWORK_SETTINGS",
+           "RECIPE", "GENERIC_INNER_LR", "GENERIC_BATCH_SAMPLES", "method_settings",
            "grid_budget", "epochs", "check_recipe", "samples_per_system"]
 
 #: Inner-loop step of the gradient-based baselines on GENERIC families: the default 1e-2 makes MAML's

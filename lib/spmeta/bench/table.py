@@ -25,7 +25,8 @@ from ..metrics import WORST_CASE
 from .grid import FAMILIES, FINITE_SCORES, GRID_METHODS, METHODS
 from .recipes import RECIPE
 
-__all__ = ["load_results", "load_main_grid", "summarize", "markdown_table", "format_cell", "protocols", "protocol_label", "METRICS",
+__all__ = ["load_results", "load_main_grid",
+           "summarize", "markdown_table", "format_cell", "protocols", "protocol_label", "METRICS",
            "WORST"]
 
 #: Metric keys and their column titles.

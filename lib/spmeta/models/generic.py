@@ -225,7 +225,8 @@ class GenericNet(nn.Module):
 
     def operators(self, x: Tensor, z: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """The operators L (skew) and M (symmetric PSD), each (..., n, n): P_S A P_S and P_E C Cᵀ P_E
-        (projection), B_Sᵀ σ B_S and B_Eᵀ D Dᵀ B_E (gfinn), or A − (A∇S ∧ ∇S)/‖∇S‖² and P_E B K Kᵀ Bᵀ P_E (nms)."""
+        (projection), B_Sᵀ σ B_S and B_Eᵀ D Dᵀ B_E (gfinn), or A − (A∇S ∧ ∇S)/‖∇S‖² and P_E B K Kᵀ Bᵀ P_E
+        (nms)."""
         u = self._standardised(x)
         if self.construction == "projection":
             grad_e, grad_s = self._gradients(u, z)
