@@ -50,7 +50,7 @@ GENERIC_BATCH_SAMPLES = 250
 
 
 #: The network settings a recipe may fix (:class:`~spmeta.learner.MetaLearner`'s arguments).
-NETWORK_SETTINGS = ("construction", "activation", "width", "depth")
+NETWORK_SETTINGS = ("construction", "activation", "width", "depth", "modulate_operators")
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,8 @@ class Recipe:
         autodecode: :class:`~spmeta.meta.autodecode.AutoDecodeConfig` fields of every modulation, every family.
         generic_autodecode: fields added on the GENERIC families.
         generic_network: the GENERIC network's settings on the GENERIC families, for every method
-            (:data:`NETWORK_SETTINGS`, e.g. ``{"construction": "nms"}``).
+            (:data:`NETWORK_SETTINGS`, e.g. ``{"construction": "nms"}``; ``modulate_operators`` applies to the
+            modulations only).
         epochs_factor: the modulations train ``epochs_factor × scale.epochs`` epochs.
         baselines: ``"parity"`` (the modulations' budget, :func:`grid_budget`) or ``"v1"`` (the config's
             default outer updates).
@@ -129,6 +130,7 @@ def method_settings(method: str, family: str, recipe: str | Recipe = RECIPE) -> 
         rank = 3 if (method == "svd" and family == "damped_oscillator") else 5
         extra = what.generic_autodecode if model == "generic" else {}
         return {"model": model, "modulation": method, "rank": rank, **network, **what.autodecode, **extra}
+    network = {k: v for k, v in network.items() if k != "modulate_operators"}  # the baselines have no codes
     if model == "generic" and method in ("maml", "fomaml", "anil", "reptile"):
         return {"model": model, "method": method, **network, "inner_lr": GENERIC_INNER_LR}
     return {"model": model, "method": method, **network}

@@ -46,6 +46,12 @@ the data: it can grow like ‖B‖²‖K‖² there).
 In all three, dE/dt = 0 and dS/dt = ∇Sᵀ M ∇S ≥ 0 for any weights and any state. The field is applied without
 forming the n × n operators.
 
+``modulate_operators=True`` (with a modulation) conditions the operators on the code as well: the operator
+networks become :class:`~spmeta.nn.modulated.ModulatedMLP` s, and the projection construction's constant A
+becomes A + skew(W z) with a linear W initialised at zero. Otherwise only E and S see z, and a system's friction
+can differ from another's only through the scale and shape of its S (chapter 11). The structure holds for every z
+either way: L and M are assembled after modulation.
+
 All sub-networks see standardised states u = (x − m) / s, with m and s set from training states by
 :meth:`GenericNet.standardise` (identity until then), so that E(x) = Ẽ(u) and ∇E = ∇ᵤẼ / s: a
 reparametrisation, which keeps the structure, and which trains far better where the coordinates are off-centre
@@ -60,6 +66,7 @@ from torch import nn
 
 from .._checks import check_choice, check_int, check_positive
 from ..nn.mlp import DEFAULT_ACTIVATION, GENERIC_ACTIVATION, MLP
+from ..nn.modulated import ModulatedMLP
 from .fields import GRADIENT_MODES, check_state, evaluate_scalar, scalar_gradient, scalar_network
 
 Tensor = torch.Tensor
@@ -119,6 +126,8 @@ class GenericNet(nn.Module):
             ∈ R^{r×r} (gfinn), or x ↦ A_tri(x), B(x), K(x) (nms; three networks).
         gradient: ``"autograd"`` (the reference) or ``"explicit"`` (for the fast path) for ∇E and ∇S; see
             :class:`~spmeta.models.HNN`.
+        modulate_operators: with a modulation, modulate the operator networks (and the projection
+            construction's A) by z too; see the module docstring.
 
     Buffers ``input_shift`` m and ``input_scale`` s, (n,): the standardisation of the inputs (see
     :meth:`standardise`).
@@ -132,7 +141,7 @@ class GenericNet(nn.Module):
     def __init__(self, dim: int, width: int = 100, depth: int = 3, activation=None, rank: int = 4,
                  operator_width: int = 30, operator_depth: int = 2, modulation: str | None = None,
                  latent_dim: int = 10, modulation_rank: int = 5, gradient: str = "autograd",
-                 construction: str = "projection", friction_bound: float = 3.0):
+                 construction: str = "projection", friction_bound: float = 3.0, modulate_operators: bool = False):
         super().__init__()
         self.gradient_mode = check_choice(gradient, "gradient mode", GRADIENT_MODES)
         self.construction = check_choice(construction, "construction", CONSTRUCTIONS)
@@ -142,19 +151,32 @@ class GenericNet(nn.Module):
         activation = activation or CONSTRUCTIONS[construction]
         self.register_buffer("input_shift", torch.zeros(dim))
         self.register_buffer("input_scale", torch.ones(dim))
+        if modulate_operators and modulation is None:
+            raise ValueError("modulate_operators=True needs a modulation (the operators are conditioned on z)")
+        self.modulate_operators = bool(modulate_operators)
         self.energy_net = scalar_network(dim, width, depth, activation, modulation, latent_dim, modulation_rank)
         self.entropy_net = scalar_network(dim, width, depth, activation, modulation, latent_dim, modulation_rank)
+
+        def operator_net(out_dim: int) -> nn.Module:
+            if modulate_operators:
+                return ModulatedMLP(dim, out_dim, operator_width, operator_depth, activation, modulation, latent_dim,
+                                    modulation_rank)
+            return MLP(dim, out_dim, operator_width, operator_depth, activation)
+
         if construction == "projection":
             self.poisson = nn.Parameter(torch.randn(dim, dim) / dim**0.5)  # A, skew-symmetrised when used
-            self.friction_net = MLP(dim, dim * rank, operator_width, operator_depth, activation)  # x ↦ C(x)
+            if modulate_operators:  # z ↦ W z, the code's change of A (zero at initialisation)
+                self.poisson_code = nn.Linear(latent_dim, dim * dim, bias=False)
+                nn.init.zeros_(self.poisson_code.weight)
+            self.friction_net = operator_net(dim * rank)  # x ↦ C(x)
             return
         if construction == "nms":  # x ↦ the entries of A_tri (strictly lower), B, and K (lower triangular)
-            self.poisson_net = MLP(dim, dim * (dim - 1) // 2, operator_width, operator_depth, activation)
-            self.basis_net = MLP(dim, dim * rank, operator_width, operator_depth, activation)
-            self.friction_net = MLP(dim, rank * (rank + 1) // 2, operator_width, operator_depth, activation)
+            self.poisson_net = operator_net(dim * (dim - 1) // 2)
+            self.basis_net = operator_net(dim * rank)
+            self.friction_net = operator_net(rank * (rank + 1) // 2)
             return
-        self.poisson_net = MLP(dim, rank * rank, operator_width, operator_depth, activation)
-        self.friction_net = MLP(dim, rank * rank, operator_width, operator_depth, activation)
+        self.poisson_net = operator_net(rank * rank)
+        self.friction_net = operator_net(rank * rank)
         self.xi = nn.Parameter(0.1 * torch.randn(rank, dim, dim))    # skew-symmetrised when used
         self.zeta = nn.Parameter(0.1 * torch.randn(rank, dim, dim))
         for factor in (self.xi, self.zeta):  # einsum's backward hands these a transposed gradient layout
@@ -200,27 +222,41 @@ class GenericNet(nn.Module):
         return (scalar_gradient(self.energy_net, u, z, self.gradient_mode) / scale,
                 scalar_gradient(self.entropy_net, u, z, self.gradient_mode) / scale)
 
+    def _operator(self, net: nn.Module, u: Tensor, z: Tensor | None) -> Tensor:
+        """An operator network's output at the standardised states u, (..., out): conditioned on z where the
+        operators are modulated."""
+        return net(u, z) if self.modulate_operators else net(u)
+
+    def _poisson(self, z: Tensor | None, dtype: torch.dtype) -> Tensor:
+        """The projection construction's skew A: (n, n), or (K, 1, n, n) with modulated operators (A + skew(W z)
+        per system, broadcasting over the states)."""
+        a = _skew(self.poisson.to(dtype))
+        if not self.modulate_operators:
+            return a
+        change = self.poisson_code(z.to(dtype)).unflatten(-1, (self.dim, self.dim))
+        return (a + _skew(change))[:, None]
+
     def _factors(self, u: Tensor, z: Tensor | None) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
         """At the standardised states u: ∇E, ∇S: (..., n); B_S, B_E: (..., r, n); σ = A − Aᵀ, D: (..., r, r)."""
         grad_e, grad_s = self._gradients(u, z)
         b_s = torch.einsum("...a,kab->...kb", grad_s, _skew(self.xi.to(u.dtype)))
         b_e = torch.einsum("...a,kab->...kb", grad_e, _skew(self.zeta.to(u.dtype)))
         shape = (*u.shape[:-1], self.rank, self.rank)
-        sigma = _skew(self.poisson_net(u).reshape(shape))
-        d = self.friction_net(u).reshape(shape)
+        sigma = _skew(self._operator(self.poisson_net, u, z).reshape(shape))
+        d = self._operator(self.friction_net, u, z).reshape(shape)
         return grad_e, grad_s, b_s, b_e, sigma, d
 
-    def _nms_factors(self, u: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def _nms_factors(self, u: Tensor, z: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """At the standardised states u: A = A_tri − A_triᵀ: (..., n, n); B: (..., n, r); K: (..., r, r), lower
         triangular (nms)."""
-        a = _skew(_triangular(self.poisson_net(u), self.dim, -1))
-        b = self.basis_net(u).unflatten(-1, (self.dim, self.rank))
-        return a, b, _triangular(self.friction_net(u), self.rank, 0)
+        a = _skew(_triangular(self._operator(self.poisson_net, u, z), self.dim, -1))
+        b = self._operator(self.basis_net, u, z).unflatten(-1, (self.dim, self.rank))
+        return a, b, _triangular(self._operator(self.friction_net, u, z), self.rank, 0)
 
-    def _friction_factor(self, u: Tensor) -> Tensor:
+    def _friction_factor(self, u: Tensor, z: Tensor | None = None) -> Tensor:
         """C of the projection construction at the standardised states u, (..., n, r), with ‖C‖_F < s =
         ``friction_bound``."""
-        raw = self.friction_net(u).reshape(*u.shape[:-1], self.dim, self.rank)
+        raw = self._operator(self.friction_net, u, z).reshape(*u.shape[:-1], self.dim, self.rank)
         return raw * torch.rsqrt(1 + raw.pow(2).sum((-2, -1), keepdim=True) / self.friction_bound**2)
 
     def operators(self, x: Tensor, z: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -231,11 +267,11 @@ class GenericNet(nn.Module):
         if self.construction == "projection":
             grad_e, grad_s = self._gradients(u, z)
             p_s, p_e = _projector(grad_s), _projector(grad_e)
-            pc = p_e @ self._friction_factor(u)
-            return p_s @ _skew(self.poisson.to(x.dtype)) @ p_s, pc @ pc.mT
+            pc = p_e @ self._friction_factor(u, z)
+            return p_s @ self._poisson(z, x.dtype) @ p_s, pc @ pc.mT
         if self.construction == "nms":
             grad_e, grad_s = self._gradients(u, z)
-            a, b, k = self._nms_factors(u)
+            a, b, k = self._nms_factors(u, z)
             # the exterior form of L (the paper's Lemma 3.2) is skew exactly; the clamp, as in _project, keeps
             # L = A finite where ∇S = 0 (then A∇S ∧ ∇S = 0 too)
             norm2 = grad_s.pow(2).sum(-1)[..., None, None].clamp_min(torch.finfo(grad_s.dtype).tiny)
@@ -251,13 +287,14 @@ class GenericNet(nn.Module):
         u = self._standardised(x)
         if self.construction == "projection":
             grad_e, grad_s = self._gradients(u, z)
-            reversible = _project(grad_s, _project(grad_s, grad_e) @ _skew(self.poisson.to(x.dtype)).mT)
-            c = self._friction_factor(u)
+            a = self._poisson(z, x.dtype)
+            reversible = _project(grad_s, (a @ _project(grad_s, grad_e)[..., None])[..., 0])
+            c = self._friction_factor(u, z)
             irreversible = _project(grad_e, (c @ (c.mT @ _project(grad_e, grad_s)[..., None]))[..., 0])
             return reversible + irreversible
         if self.construction == "nms":  # P_S A P_S ∇E = L∇E (A is skew) and P_E B K Kᵀ Bᵀ P_E ∇S
             grad_e, grad_s = self._gradients(u, z)
-            a, b, k = self._nms_factors(u)
+            a, b, k = self._nms_factors(u, z)
             reversible = _project(grad_s, (a @ _project(grad_s, grad_e)[..., None])[..., 0])
             friction = k @ (k.mT @ (b.mT @ _project(grad_e, grad_s)[..., None]))  # (..., r, 1)
             return reversible + _project(grad_e, (b @ friction)[..., 0])

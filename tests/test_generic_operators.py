@@ -1,0 +1,95 @@
+"""GenericNet(modulate_operators=True): the operators are conditioned on the latent code too, the structure still
+holds for every code, the code reaches the operators, and the learner and the recipes pass the option on."""
+import dataclasses
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spmeta import MetaLearner
+from spmeta.bench.recipes import RECIPES, method_settings
+from spmeta.models import GenericNet
+from spmeta.models.generic import CONSTRUCTIONS
+from spmeta.nn.modulation import MODULATIONS
+from test_models import _randomise
+
+
+def _model(construction, modulation, dim=3, seed=0, scale=1.0):
+    net = GenericNet(dim, width=12, depth=2, rank=2, operator_width=8, modulation=modulation, latent_dim=3,
+                     modulation_rank=2, construction=construction, modulate_operators=True)
+    return _randomise(net, seed, scale)
+
+
+@settings(max_examples=30, deadline=None)
+@given(construction=st.sampled_from(sorted(CONSTRUCTIONS)), modulation=st.sampled_from(sorted(MODULATIONS)),
+       dim=st.integers(2, 4), seed=st.integers(0, 2**31 - 1), scale=st.floats(0.3, 3.0), shared=st.booleans())
+def test_modulated_operators_keep_the_structure_for_every_code(construction, modulation, dim, seed, scale, shared):
+    net = _model(construction, modulation, dim, seed, scale)
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(3, 5, dim, dtype=torch.float64, generator=generator)
+    z = 2 * torch.randn(1 if shared else 3, 3, dtype=torch.float64, generator=generator)
+    L, M = net.operators(x, z)
+    grad_e, grad_s = net.gradients(x, z)
+    f = net(x, z)
+    size = 1 + L.abs().amax() + M.abs().amax()
+    scale_f = size * (1 + grad_e.norm(dim=-1).amax() + grad_s.norm(dim=-1).amax())
+    tol = 1e-9
+    assert L.shape == M.shape == (3, 5, dim, dim)
+    assert (L + L.mT).abs().max() <= tol * size, "L must be skew"
+    assert (M - M.mT).abs().max() <= tol * size, "M must be symmetric"
+    assert torch.linalg.eigvalsh(M).min() >= -tol * size, "M must be positive semi-definite"
+    assert (L @ grad_s[..., None]).abs().max() <= tol * scale_f, "L∇S = 0"
+    assert (M @ grad_e[..., None]).abs().max() <= tol * scale_f, "M∇E = 0"
+    applied = (L @ grad_e[..., None] + M @ grad_s[..., None])[..., 0]
+    assert (f - applied).abs().max() <= tol * scale_f, "forward = L∇E + M∇S"
+
+
+@pytest.mark.parametrize("construction", sorted(CONSTRUCTIONS))
+def test_the_code_reaches_the_operators(construction):
+    """With E and S held fixed (their hypernetworks zeroed), a change of code still changes the field and M."""
+    net = _model(construction, "shift")
+    with torch.no_grad():
+        for scalar in (net.energy_net, net.entropy_net):
+            for p in scalar.hypernet.parameters():
+                p.zero_()
+    x = torch.randn(2, 4, 3, dtype=torch.float64)
+    z1, z2 = torch.zeros(2, 3, dtype=torch.float64), torch.ones(2, 3, dtype=torch.float64)
+    assert torch.equal(net.gradients(x, z1)[0], net.gradients(x, z2)[0])
+    assert not torch.allclose(net(x, z1), net(x, z2))
+    assert not torch.allclose(net.operators(x, z1)[1], net.operators(x, z2)[1])
+
+
+def test_projection_code_change_of_a_starts_at_zero():
+    net = GenericNet(3, modulation="rank_one", latent_dim=4, modulate_operators=True)
+    assert torch.count_nonzero(net.poisson_code.weight) == 0
+
+
+def test_bad_uses_of_modulate_operators_are_refused():
+    with pytest.raises(ValueError, match="needs a modulation"):
+        GenericNet(3, modulate_operators=True)
+    with pytest.raises(ValueError, match="GENERIC family"):
+        MetaLearner("hnn", modulation="shift", modulate_operators=True)
+    with pytest.raises(ValueError, match="GENERIC family"):
+        MetaLearner("generic", method="maml", modulate_operators=True)
+
+
+def test_recipes_pass_it_to_the_modulations_only():
+    recipe = dataclasses.replace(RECIPES["r2"], name="ops", generic_network={"modulate_operators": True})
+    assert method_settings("rank_one", "damped_oscillator", recipe)["modulate_operators"] is True
+    assert "modulate_operators" not in method_settings("maml", "damped_oscillator", recipe)
+    assert "modulate_operators" not in method_settings("rank_one", "pendulum", recipe)
+
+
+def test_a_saved_learner_keeps_its_operator_modulation(tmp_path):
+    import spmeta
+
+    data = spmeta.make_dataset(spmeta.get_family("damped_oscillator"), n_train=3, n_test=1, n_traj=1, seed=0)
+    learner = MetaLearner("generic", modulation="shift", modulate_operators=True, epochs=2, width=8, depth=2,
+                          latent_dim=2)
+    learner.fit(data.train, progress=False)
+    learner.save(tmp_path / "m.pt")
+    loaded = MetaLearner.load(tmp_path / "m.pt")
+    assert loaded.net.modulate_operators and loaded.settings["modulate_operators"]
+    x, z = data.train.samples().x[:, :5].float(), learner.latents.codes.detach()
+    torch.testing.assert_close(loaded.net(x, z), learner.net(x, z))
