@@ -93,3 +93,14 @@ def test_a_saved_learner_keeps_its_operator_modulation(tmp_path):
     assert loaded.net.modulate_operators and loaded.settings["modulate_operators"]
     x, z = data.train.samples().x[:, :5].float(), learner.latents.codes.detach()
     torch.testing.assert_close(loaded.net(x, z), learner.net(x, z))
+
+
+def test_generic_learners_get_the_generic_defaults_unless_told_otherwise():
+    from spmeta.learner import GENERIC_DEFAULTS
+
+    assert MetaLearner("generic", method="maml").config.inner_lr == GENERIC_DEFAULTS["maml"]["inner_lr"] == 3e-3
+    assert MetaLearner("generic", method="reptile", inner_lr=0.05).config.inner_lr == 0.05
+    assert MetaLearner("hnn", method="maml").config.inner_lr == 1e-2
+    assert MetaLearner("generic", modulation="svd").config.batch_samples == 250
+    assert MetaLearner("hnn", modulation="svd").config.batch_samples is None
+    assert MetaLearner("generic", method="scratch").config.inner_lr == 1e-2  # Scratch has no inner loop

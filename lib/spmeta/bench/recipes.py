@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from .._checks import check_choice
 from ..config import Scale
+from ..learner import GENERIC_DEFAULTS
 from ..meta.autodecode import AutoDecodeConfig
 from ..meta.baselines import BaselineConfig
 from ..meta.budget import epochs_for_budget, sample_gradients
@@ -37,16 +38,13 @@ __all__ = ["Recipe", "RECIPES", "NETWORK_SETTINGS",
            "RECIPE", "GENERIC_INNER_LR", "GENERIC_BATCH_SAMPLES", "method_settings",
            "grid_budget", "epochs", "check_recipe", "samples_per_system"]
 
-#: Inner-loop step of the gradient-based baselines on GENERIC families: the default 1e-2 makes MAML's
-#: meta-training diverge on the damped oscillator's training systems (epoch 22); 3e-3 does not
-#: (``scripts/tune_baselines.py``, ``results/tuning/damped_oscillator_maml.json``).
-GENERIC_INNER_LR = 3e-3
+#: Inner-loop step of the gradient-based baselines on GENERIC families (the library's default for a GENERIC
+#: learner, :data:`~spmeta.learner.GENERIC_DEFAULTS`, written into the recipes so that they do not move with it).
+GENERIC_INNER_LR = GENERIC_DEFAULTS["maml"]["inner_lr"]
 
-#: Samples per system in each auto-decoding step on the GENERIC families under ``v1`` and ``r1``, drawn afresh
-#: (of 1000 per system on the damped oscillator, 810 on the gas containers; the Hamiltonian families use all of
-#: theirs, 300 to 450): at equal epochs as accurate as all of them on validation systems, and about 3× cheaper
-#: (``scripts/tune_autodecode.py``, ``results/tuning/*_batch_samples.json``).
-GENERIC_BATCH_SAMPLES = 250
+#: Samples per system in each auto-decoding step on the GENERIC families under ``v1`` and ``r1`` (the library's
+#: default, :data:`~spmeta.learner.GENERIC_DEFAULTS`; the Hamiltonian families use all of theirs, 300 to 450).
+GENERIC_BATCH_SAMPLES = GENERIC_DEFAULTS["autodecode"]["batch_samples"]
 
 
 #: The network settings a recipe may fix (:class:`~spmeta.learner.MetaLearner`'s arguments).
