@@ -104,3 +104,14 @@ def test_generic_learners_get_the_generic_defaults_unless_told_otherwise():
     assert MetaLearner("generic", modulation="svd").config.batch_samples == 250
     assert MetaLearner("hnn", modulation="svd").config.batch_samples is None
     assert MetaLearner("generic", method="scratch").config.inner_lr == 1e-2  # Scratch has no inner loop
+
+
+def test_training_outcome_tells_converged_lost_and_plateaued_runs_apart():
+    from spmeta.bench.report import training_outcome
+
+    assert training_outcome([1.0, 1e-3, 5e-5])["outcome"] == "converged"
+    lost = training_outcome([(0, 1.0), (10, 5e-5), (20, 2e-3), (30, 3e-4)])
+    assert lost["outcome"] == "lost" and lost["spikes"] == 1 and lost["lowest"] == 5e-5 and lost["final"] == 3e-4
+    assert training_outcome([1.0, 1e-2, 2e-3])["outcome"] == "plateau"
+    with pytest.raises(ValueError):
+        training_outcome([])

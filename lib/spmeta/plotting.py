@@ -40,6 +40,7 @@ METHOD_STYLES: dict[str, tuple[str, str, str]] = {
     "hnn": (OKABE_ITO["blue"], "-", ""),
     "generic": (OKABE_ITO["green"], "-", ""),
     "gfinn": (OKABE_ITO["orange"], "--", ""),
+    "nms": (OKABE_ITO["vermillion"], "-.", ""),
 }
 METHOD_COLORS = {name: style[0] for name, style in METHOD_STYLES.items()}
 
@@ -168,4 +169,17 @@ def plot_energy_error(ax, t, error, method: str, label: str | None = None, runni
     ylabel = r"$\max_{s \leq t} |H(x(s)) - H(x(0))| / |H(x(0))|$" if running_max \
         else r"$|H(x(t)) - H(x(0))| / |H(x(0))|$"
     ax.set(yscale="log", xlabel="$t$", ylabel=ylabel)
+    return ax
+
+
+def plot_tta_curves(ax, curves: Sequence[dict], label: Callable[[dict], str] = lambda c: c["recipe"],
+                    color: Callable[[dict], str | None] = lambda c: None, x: str = "cpu_s"):
+    """Time-to-accuracy curves (chapter 14): validation ε_traj against the CPU seconds of meta-training (or
+    ``x="epoch"``), both on log scales, one line per curve dict of :class:`~spmeta.bench.tta.Curve`'s fields;
+    the v1 recipe dashed. Non-finite points (a diverged run) are left out."""
+    for c in curves:
+        points = [(a, e) for a, e in zip(c[x], c["eps_traj"]) if np.isfinite(e) and a > 0]
+        if points:
+            ax.plot(*zip(*points), "--" if c["recipe"] == "v1" else "-", marker=".", color=color(c), label=label(c))
+    ax.set(xscale="log", yscale="log", xlabel="CPU seconds" if x == "cpu_s" else x)
     return ax

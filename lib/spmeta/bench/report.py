@@ -13,7 +13,7 @@ from .table import METRICS, format_cell, protocol_label, protocols
 
 __all__ = ["family_table", "targets", "HAMILTONIAN_METRICS", "GENERIC_METRICS", "BASELINE_METHODS", "paper_best",
            "ordering", "targets_table", "ordering_table", "best_method", "field_box_table", "claims", "training_cpu_s",
-           "recipe_table", "cell_means", "REPRODUCED_WITHIN"]
+           "recipe_table", "cell_means", "REPRODUCED_WITHIN", "training_outcome", "CONVERGED_LOSS"]
 
 MODULATIONS = tuple(m for m in METHODS if m in _MODULATIONS)
 
@@ -197,6 +197,27 @@ def claims(summary: dict, shots_summaries: dict[int, dict], families=FAMILIES) -
                          f"support sizes ({', '.join(f'{n}: {best}' for n, best, _ in wins)}; "
                          f"{max(k for *_, k in wins)} modulations compared)")
     return lines
+
+
+#: The meta-training loss below which a GENERIC run counts as converged (chapter 11): the v1 runs that got there
+#: have test ε_traj of about 0.01 to 0.06 on the damped oscillator, those that did not 0.1 to 1.7.
+CONVERGED_LOSS = 1e-4
+
+
+def training_outcome(losses, converged: float = CONVERGED_LOSS, spike: float = 20.0) -> dict:
+    """How a meta-training went, from its logged losses (a list of floats, or of (epoch, loss) pairs as in a
+    result file's ``loss_curve``): ``outcome`` is ``"converged"`` (the last loss ≤ ``converged``), ``"lost"``
+    (the loss got there, then left it) or ``"plateau"`` (it never got there); with ``final``, ``lowest`` and
+    ``spikes``, the logged losses above ``spike`` × the lowest loss before them."""
+    values = [v[1] if isinstance(v, (list, tuple)) else v for v in losses]
+    if not values:
+        raise ValueError("no losses logged")
+    lowest, spikes = values[0], 0
+    for value in values[1:]:
+        spikes += value > spike * lowest
+        lowest = min(lowest, value)
+    outcome = "converged" if values[-1] <= converged else "lost" if lowest <= converged else "plateau"
+    return {"outcome": outcome, "final": values[-1], "lowest": lowest, "spikes": spikes}
 
 
 def training_cpu_s(record: dict) -> float:

@@ -28,7 +28,8 @@ from ..training import TrainingDiverged
 from .grid import Run, make_grid_dataset
 from .recipes import RECIPE, epochs, method_settings
 
-__all__ = ["TTA_METHODS", "Curve", "validation_error", "time_to_accuracy", "interleaved_curves", "measure_tta"]
+__all__ = ["TTA_METHODS", "Curve", "validation_error", "time_to_accuracy", "interleaved_curves", "measure_tta",
+           "load_sweeps"]
 
 #: What ``perf --tta`` follows on every family: one modulation (``rank_one``: the HNN's on the Hamiltonian
 #: families, the GENERIC net's on the others) and MAML.
@@ -74,6 +75,22 @@ def time_to_accuracy(curve: Curve | dict, target: float) -> float:
     """CPU seconds until the curve's validation ε_traj first reaches ``target`` (inf if it never does)."""
     cpu, errors = (curve.cpu_s, curve.eps_traj) if isinstance(curve, Curve) else (curve["cpu_s"], curve["eps_traj"])
     return next((c for c, e in zip(cpu, errors) if e <= target), math.inf)
+
+
+def load_sweeps(paths) -> dict[tuple[str, str], dict]:
+    """The lever sweeps written by ``scripts/tta_levers.py`` (JSON files), merged per (family, method):
+    ``{"levers": {name: recipe fields}, "curves": [curve dicts], "seeds": [...]}``, in the order of ``paths``."""
+    import json
+    from pathlib import Path
+
+    sweeps: dict[tuple[str, str], dict] = {}
+    for path in paths:
+        sweep = json.loads(Path(path).read_text())
+        entry = sweeps.setdefault((sweep["family"], sweep["method"]), {"levers": {}, "curves": [], "seeds": []})
+        entry["levers"].update(sweep["levers"])
+        entry["curves"] += sweep["curves"]
+        entry["seeds"] = sorted(set(entry["seeds"]) | {sweep["seed"]})
+    return sweeps
 
 
 class _Baton:
