@@ -38,6 +38,8 @@ LEVERS = {
     "r2_gfinn": dataclasses.replace(RECIPES["r2"], name="r2_gfinn", generic_network={"construction": "gfinn"}),
     "r2_nms": dataclasses.replace(RECIPES["r2"], name="r2_nms", generic_network={"construction": "nms"}),
     "r2_ops": dataclasses.replace(RECIPES["r2"], name="r2_ops", generic_network={"modulate_operators": True}),
+    "r2_clip": dataclasses.replace(RECIPES["r2"], name="r2_clip", autodecode={**RECIPES["r2"].autodecode,
+                                                                           "grad_clip": 1.0}),
     "r2_x3": dataclasses.replace(RECIPES["r2"], name="r2_x3", epochs_factor=3.0),  # the epoch budget (issue 25)
     "sim_bs50_nocompile": Recipe("sim_bs50_nocompile", {"simultaneous": True, "batch_samples": 50,
                                                         "compile": "off"}),

@@ -59,6 +59,7 @@ class AutoDecodeConfig:
     batch_systems: int | None = 10  # systems per step; None: all of them (one step per epoch)
     batch_samples: int | None = None  # samples per system and step, drawn afresh; None: all of them
     lr_schedule: str = "cosine"  # or "constant"; "cosine" decays Θ's learning rate to zero over the epochs
+    grad_clip: float | None = None  # clip the norm of Θ's gradient at each step to this (None: no clipping)
     adapt_steps: int = 100
     lr_adapt: float = 1e-2
     adapt_optimiser: str = "adam"  # of the codes at test time: "adam" or "sgd"
@@ -71,6 +72,8 @@ class AutoDecodeConfig:
         for name in ("batch_systems", "batch_samples"):
             if getattr(self, name) is not None:
                 check_int(getattr(self, name), f"{name} (or None)")
+        if self.grad_clip is not None:
+            check_positive(self.grad_clip, "grad_clip")
         for name in ("lr_base", "lr_latent", "lr_adapt"):
             check_positive(getattr(self, name), name)
         for name in ("lambda_z", "lambda_phi", "lambda_orth"):
@@ -231,6 +234,10 @@ def meta_train(model: nn.Module, train: Samples, config: AutoDecodeConfig = Auto
             with torch.no_grad():
                 latents.codes[keep] = before[keep]
 
+    def clip(params: list[nn.Parameter]) -> None:
+        if config.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_([p for p in params if p.grad is not None], config.grad_clip)
+
     batch_size = min(config.batch_systems or train.n_systems, train.n_systems)
     n_drawn = config.samples_per_step(train.n_samples)
     updates = config.epochs * -(-train.n_systems // batch_size) * (1 if config.simultaneous else config.outer_steps)
@@ -271,6 +278,7 @@ def meta_train(model: nn.Module, train: Samples, config: AutoDecodeConfig = Auto
                     opt_latent.zero_grad(set_to_none=True)
                     (data + latent_penalty(batch) + base_penalty(model, config)).backward()
                     latent_step(batch)
+                    clip(base_params)
                     opt_base.step()
                 else:
                     for _ in range(config.inner_steps):
@@ -283,6 +291,7 @@ def meta_train(model: nn.Module, train: Samples, config: AutoDecodeConfig = Auto
                         grads = torch.autograd.grad(data + base_penalty(model, config), base_params, allow_unused=True)
                         for p, g in zip(base_params, grads):
                             p.grad = g
+                        clip(base_params)
                         opt_base.step()
                 epoch_loss += data.detach() * (len(batch) / train.n_systems)  # one sync per epoch
             if scheduler is not None:

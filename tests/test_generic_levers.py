@@ -1,10 +1,12 @@
-"""GenericNet(modulate_operators=True): the operators are conditioned on the latent code too, the structure still
-holds for every code, the code reaches the operators, and the learner and the recipes pass the option on."""
+"""The levers of GENERIC meta-training (chapter 11): GenericNet(modulate_operators=True) conditions the operators
+on the latent code too, the structure still holds for every code, the code reaches the operators, and the learner
+and the recipes pass the option on; the GENERIC defaults; gradient clipping; how a training ended."""
 import dataclasses
 
 import pytest
 import torch
 from hypothesis import given, settings
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 from hypothesis import strategies as st
 
 from spmeta import MetaLearner
@@ -115,3 +117,29 @@ def test_training_outcome_tells_converged_lost_and_plateaued_runs_apart():
     assert training_outcome([1.0, 1e-2, 2e-3])["outcome"] == "plateau"
     with pytest.raises(ValueError):
         training_outcome([])
+
+
+def test_gradient_clipping_bounds_each_step_of_the_weights():
+    import spmeta
+    from spmeta.meta.autodecode import AutoDecodeConfig
+
+    with pytest.raises(ValueError, match="grad_clip"):
+        AutoDecodeConfig(grad_clip=0.0)
+    data = spmeta.make_dataset(spmeta.get_family("damped_oscillator"), n_train=3, n_test=1, n_traj=1, seed=0)
+    norms = {}
+
+    def record(optimiser, args, kwargs):  # the norm of the weights' gradient at every step of their optimiser
+        params = [p for group in optimiser.param_groups for p in group["params"] if p.grad is not None]
+        if len(params) > 1:  # the codes' optimiser holds one tensor
+            norms[clip].append(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])).item())
+
+    handle = register_optimizer_step_pre_hook(record)
+    try:
+        for clip in (None, 1e-3):
+            norms[clip] = []
+            MetaLearner("generic", modulation="shift", epochs=3, width=8, depth=2, latent_dim=2, grad_clip=clip,
+                        compile="off").fit(data.train, progress=False)
+    finally:
+        handle.remove()
+    assert norms[None] and max(norms[None]) > 1e-3, norms
+    assert norms[1e-3] and max(norms[1e-3]) <= 1e-3 * (1 + 1e-5), norms
