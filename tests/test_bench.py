@@ -366,3 +366,24 @@ def test_recipe_table_compares_means_and_cpu_and_skips_files_without_the_metric(
     assert row == "| mass_spring | rank_one | 3.00e-02 (2) | 1.50e-02 (2) | 0.50 | 900 (2) | 100 (2) | 0.11 |"
     row = recipe_table(before, after, ["mass_spring"], metric="eps_field").splitlines()[2]
     assert row.startswith("| mass_spring | rank_one | 1.00e-01 (1) | 5.00e-02 (2) | 0.50 | 1000 (1) |"), row
+
+
+def test_main_grid_takes_each_family_from_the_newest_complete_recipe(tmp_path):
+    def write(out, family, recipe, methods=grid.GRID_METHODS, seeds=(0, 1, 2)):
+        for method in methods:
+            for seed in seeds:
+                run = Run(family, method, seed)
+                grid.write_json(result_path(out, run), {**fake_record(run), "recipe": recipe})
+
+    for family in ("pendulum", "duffing", "gas_containers"):
+        write(tmp_path, family, "v1")
+    write(tmp_path / "r2", "pendulum", "r2")
+    write(tmp_path / "r2", "duffing", "r2")
+    write(tmp_path / "r3", "duffing", "r3")
+    write(tmp_path / "r3", "gas_containers", "r3", seeds=(0, 1))  # incomplete: the v1 files stay
+    records = table.load_main_grid(tmp_path, recipes=("r3", "r2"))
+    recipes = {r["run"]["family"]: {x["recipe"] for x in records if x["run"]["family"] == r["run"]["family"]}
+               for r in records}
+    assert recipes == {"pendulum": {"r2"}, "duffing": {"r3"}, "gas_containers": {"v1"}}
+    assert len(records) == 3 * 3 * len(grid.GRID_METHODS)
+    assert {r["recipe"] for r in table.load_main_grid(tmp_path, recipes="r2")} == {"r2", "v1"}

@@ -35,7 +35,7 @@ from ..nn.modulation import MODULATIONS
 from ..systems import HamiltonianFamily, get_family
 
 __all__ = ["Recipe", "RECIPES", "NETWORK_SETTINGS",
-           "RECIPE", "GENERIC_INNER_LR", "GENERIC_BATCH_SAMPLES", "method_settings",
+           "RECIPE", "MAIN_GRID_RECIPES", "GENERIC_INNER_LR", "GENERIC_BATCH_SAMPLES", "method_settings",
            "grid_budget", "epochs", "check_recipe", "samples_per_system"]
 
 #: Inner-loop step of the gradient-based baselines on GENERIC families (the library's default for a GENERIC
@@ -97,6 +97,9 @@ RECIPES: dict[str, Recipe] = {
 }
 #: The grid's default recipe.
 RECIPE = "r2"
+#: The recipes the book's main grid reads, newest first: per family, the first whose rows are complete
+#: (:func:`~spmeta.bench.table.load_main_grid`).
+MAIN_GRID_RECIPES = ("r2",)
 
 
 def check_recipe(recipe: str | Recipe) -> Recipe:

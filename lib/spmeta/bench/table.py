@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..metrics import WORST_CASE
 from .grid import FAMILIES, FINITE_SCORES, GRID_METHODS, METHODS
-from .recipes import RECIPE
+from .recipes import MAIN_GRID_RECIPES
 
 __all__ = ["load_results", "load_main_grid",
            "summarize", "markdown_table", "format_cell", "protocols", "protocol_label", "METRICS",
@@ -64,20 +64,28 @@ def load_results(out: str | Path = "results", variant: str = "", protocol: int |
     return records
 
 
-def load_main_grid(results: str | Path = "results", recipe: str = RECIPE, seeds=(0, 1, 2)) -> list[dict]:
-    """The book's main grid: per family, the runs of ``recipe`` (``<results>/<recipe>/``) where that family's
-    rows are complete (every grid method at every seed, finished or failed), else the v1 files in ``results``.
+def load_main_grid(results: str | Path = "results", recipes: tuple[str, ...] = MAIN_GRID_RECIPES,
+                   seeds=(0, 1, 2)) -> list[dict]:
+    """The book's main grid: per family, the runs of the first recipe in ``recipes`` (newest first; each under
+    ``<results>/<recipe>/``) whose rows are complete for that family (every grid method at every seed, finished
+    or failed), else the v1 files in ``results``.
 
     A family is never shown half under one recipe and half under another; each record keeps its ``recipe`` and
     ``protocol``, so tables label where their rows come from."""
-    new = load_results(Path(results) / recipe) if recipe != "v1" else []
+    if isinstance(recipes, str):
+        recipes = (recipes,)
+    runs = {recipe: load_results(Path(results) / recipe) for recipe in recipes if recipe != "v1"}
     old = load_results(results)
     records = []
     for family in FAMILIES:
-        mine = [r for r in new if r["run"]["family"] == family]
-        cells = {(r["run"]["method"], r["run"]["seed"]) for r in mine}
-        complete = all((m, s) in cells for m in GRID_METHODS for s in seeds)
-        records += mine if complete else [r for r in old if r["run"]["family"] == family]
+        chosen = [r for r in old if r["run"]["family"] == family]
+        for recipe in runs:
+            mine = [r for r in runs[recipe] if r["run"]["family"] == family]
+            cells = {(r["run"]["method"], r["run"]["seed"]) for r in mine}
+            if all((m, s) in cells for m in GRID_METHODS for s in seeds):
+                chosen = mine
+                break
+        records += chosen
     return records
 
 
