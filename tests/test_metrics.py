@@ -47,3 +47,20 @@ def test_generic_rates_vanish_for_the_true_dynamics_and_flag_a_wrong_field():
 def test_energy_drift_is_relative_to_the_start():
     E = torch.tensor([[2.0, 2.0, 3.0, 1.0]], dtype=torch.float64)
     assert energy_drift(E).tolist() == [[0.0, 0.0, 0.5, 0.5]]
+
+
+def test_ssim_of_a_flat_true_field_is_finite_and_rewards_a_match():
+    from spmeta.metrics import ssim_field
+
+    grid = field_points(torch.tensor([[-1.0, -1.0], [1.0, 1.0]], dtype=torch.float64), n=8)
+    flat = lambda x: torch.ones_like(x) / 2**0.5  # noqa: E731  (|F| = 1 everywhere)
+    bumpy = lambda x: flat(x) * (1 + 0.1 * x[..., :1])  # noqa: E731
+    same, other = ssim_field(flat, flat, grid, 1), ssim_field(bumpy, flat, grid, 1)
+    assert torch.isfinite(same).all() and torch.isfinite(other).all()
+    assert same.item() == 1.0 and other.item() < 1.0
+
+
+def test_generic_rates_stay_finite_in_float32():
+    grad = torch.zeros(3, 2, dtype=torch.float32)
+    _, relative, _ = generic_rates(grad, grad, grad)
+    assert torch.isfinite(relative).all() and (relative == 0).all()

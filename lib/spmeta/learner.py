@@ -438,9 +438,9 @@ class MetaLearner:
         ε_field, on one grid spanning all training states: an extrapolation diagnostic, not the headline) and,
         for 2-D states, ``ssim`` (on the own grid); plus structure checks:
 
-        - ``energy_drift``: the largest change of the *true* energy along the rollouts, relative to |E(0)|. It
-          is meant for Hamiltonian families; a GENERIC energy can be near 0 (the damped oscillator's changes
-          sign over its box), so the book judges GENERIC models by their own laws below instead.
+        - for HNNs, ``energy_drift``: the largest change of the *true* energy along the rollouts, relative to
+          |E(0)|. It is not reported for GENERIC models: their energy can be near 0 (the damped oscillator's
+          changes sign over its box), and they are judged by their own laws below instead.
         - for HNNs, ``learned_energy_drift``: the largest change of the learned H̃ along the learned rollout,
           relative to H̃'s range on the system's own field points;
         - for GENERIC models, their own laws along their rollouts: ``max_abs_dE_dt`` = max |∇E·ẋ|,
@@ -480,13 +480,15 @@ class MetaLearner:
                                                           move(field_points(self._train_bounds, n=20)), K)
         if family.state_dim == 2:
             scores["ssim"] = ssim_field(adapted.field, true_field, own, K)
-        energy = family.energy(X_pred, mu[:, None, None, :])
-        scores["energy_drift"] = energy_drift(energy).reshape(K, -1).amax(-1)
+        if self.model_name == "hnn":  # a GENERIC energy can pass through 0: those models are judged by their laws
+            energy = family.energy(X_pred, mu[:, None, None, :])
+            scores["energy_drift"] = energy_drift(energy).reshape(K, -1).amax(-1)
         if adapted.energy is not None and self.model_name == "hnn":  # the learned H̃ along the learned rollout
             with torch.no_grad():
                 H = adapted.energy(X_pred.reshape(K, -1, family.state_dim)).reshape(X_pred.shape[:-1])
                 H_grid = adapted.energy(own_flat.to(X_pred.dtype))
-            spread = (H_grid.amax(-1) - H_grid.amin(-1)).clamp(min=1e-300)  # (K,): H̃'s range on the own points
+            # (K,): H̃'s range on the own points
+            spread = (H_grid.amax(-1) - H_grid.amin(-1)).clamp(min=torch.finfo(H_grid.dtype).tiny)
             scores["learned_energy_drift"] = (H - H[..., :1]).abs().reshape(K, -1).amax(-1) / spread
         if adapted.gradients is not None:
             states = X_pred.reshape(K, -1, family.state_dim)

@@ -15,6 +15,7 @@ See chapter 02 (book/02_hamiltonian_neural_networks.md).
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 Tensor = torch.Tensor
@@ -111,7 +112,7 @@ def ssim_field(field_pred, field_true, grid: Tensor, n_systems: int) -> Tensor:
 
     grid: (n, n, 2), shared by the K systems, or (K, n, n, 2), one per system (protocol v2's own grids).
     field_*: (K, n·n, 2) -> (K, n·n, 2). Uses ``skimage.metrics.structural_similarity`` with ``data_range`` the
-    true image's range. Returns (K,).
+    true image's range (a flat true image: its rounding scale). Returns (K,).
     """
     from skimage.metrics import structural_similarity  # lazy: only SSIM needs scikit-image
 
@@ -120,7 +121,14 @@ def ssim_field(field_pred, field_true, grid: Tensor, n_systems: int) -> Tensor:
     with torch.no_grad():
         pred = field_pred(pts).norm(dim=-1).reshape(-1, n, n).cpu().numpy()  # a GPU model's too
         true = field_true(pts).norm(dim=-1).reshape(-1, n, n).cpu().numpy()
-    return torch.tensor([structural_similarity(p, t, data_range=float(t.max() - t.min())) for p, t in zip(pred, true)])
+    return torch.tensor([structural_similarity(p, t, data_range=_data_range(t)) for p, t in zip(pred, true)])
+
+
+def _data_range(image: np.ndarray) -> float:
+    """SSIM's ``data_range``: the image's range, or, for a flat image (range 0, where SSIM would divide by
+    zero), its rounding scale, so that a matching prediction scores 1 and any other scores below it."""
+    spread = float(image.max() - image.min())
+    return spread if spread > 0 else float(np.finfo(image.dtype).eps * max(1.0, abs(float(image.max()))))
 
 
 def energy_drift(energy: Tensor) -> Tensor:
@@ -132,5 +140,5 @@ def generic_rates(grad_e: Tensor, grad_s: Tensor, f: Tensor) -> tuple[Tensor, Te
     """A GENERIC model's laws at states where its field is f = ẋ: |dE/dt| = |∇E·ẋ|, the same relative to
     ‖∇E‖ ‖ẋ‖ (0 for exact conservation, 1 at worst), and dS/dt = ∇S·ẋ (≥ 0). Each input (..., n) -> (...)."""
     dE_dt = (grad_e * f).sum(-1).abs()
-    relative = dE_dt / (grad_e.norm(dim=-1) * f.norm(dim=-1)).clamp(min=1e-300)
+    relative = dE_dt / (grad_e.norm(dim=-1) * f.norm(dim=-1)).clamp(min=torch.finfo(f.dtype).tiny)
     return dE_dt, relative, (grad_s * f).sum(-1)

@@ -61,7 +61,7 @@ class GenericFamily(Family):
             if not isinstance(closed, Tensor) or closed.shape != x.shape:
                 got = tuple(closed.shape) if isinstance(closed, Tensor) else type(closed).__name__
                 raise ValueError(f"{name}: rhs(x, mu) must return the shape of x, {tuple(x.shape)}; got {got}")
-            error = ((closed - field).norm() / field.norm().clamp_min(1e-300)).item()
+            error = ((closed - field).norm() / field.norm().clamp_min(torch.finfo(field.dtype).tiny)).item()
             if not error <= 1e-6:
                 raise ValueError(f"{name}: rhs differs from L∇E + M∇S at initial states of the box (relative "
                                  f"error {error:.1e}); the closed form must be the GENERIC field")
@@ -71,7 +71,7 @@ class GenericFamily(Family):
         each relative to the sizes involved (``tol``)."""
         lmat, mmat = self.poisson(x, mu), self.friction(x, mu)
         grad_e, grad_s = self.gradients(x, mu)
-        size = lambda a: a.abs().amax().clamp_min(1e-300)  # noqa: E731
+        size = lambda a: a.abs().amax().clamp_min(torch.finfo(a.dtype).tiny)  # noqa: E731
         failures = []
         if (lmat + lmat.mT).abs().amax() > tol * size(lmat):
             failures.append("poisson L is not skew-symmetric (L = −Lᵀ)")
