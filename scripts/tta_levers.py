@@ -16,6 +16,7 @@ import dataclasses
 import sys
 import time
 
+from spmeta.bench.diagnose import generic_geometry
 from spmeta.bench.grid import PROTOCOL, git_commit
 from spmeta.bench.recipes import RECIPES, Recipe
 from spmeta.bench.tta import interleaved_curves
@@ -55,10 +56,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--points", type=int, default=20)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--geometry", action="store_true",
+                        help="GENERIC families: record the learned gradients' geometry at every evaluation")
     args = parser.parse_args()
     start = time.time()
     curves = interleaved_curves(args.family, args.method, [LEVERS[name] for name in args.levers], args.seed,
-                                args.scale, args.points)
+                                args.scale, args.points, extra=generic_geometry if args.geometry else None)
     record = {"protocol": PROTOCOL, "family": args.family, "method": args.method, "scale": args.scale, "seed": args.seed,
               "levers": {name: vars(LEVERS[name]) for name in args.levers}, "curves": [vars(c) for c in curves],
               "command": ["python"] + sys.argv, "commit": git_commit(), "wall_s": time.time() - start}

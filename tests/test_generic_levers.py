@@ -143,3 +143,33 @@ def test_gradient_clipping_bounds_each_step_of_the_weights():
         handle.remove()
     assert norms[None] and max(norms[None]) > 1e-3, norms
     assert norms[1e-3] and max(norms[1e-3]) <= 1e-3 * (1 + 1e-5), norms
+
+
+def test_generic_geometry_is_one_for_the_true_gradients_and_sees_a_rotated_entropy():
+    from types import SimpleNamespace
+
+    import spmeta
+    from spmeta.bench.diagnose import generic_geometry
+
+    data = SimpleNamespace(train=spmeta.make_dataset(spmeta.get_family("damped_oscillator"), n_train=3, n_test=1,
+                                                     n_traj=1, seed=0).train)
+    family, mu = data.train.family, data.train.mu.double()
+
+    class Truth(torch.nn.Module):  # ∇E and ∇S of each training system, optionally with ∇S turned into (q, p)
+        def __init__(self, rotate):
+            super().__init__()
+            self.rotate = rotate
+
+        def gradients(self, x, z):
+            m = mu[:, None, :].expand(-1, x.shape[1], -1)
+            x = x.detach().requires_grad_(True)
+            (grad_e,) = torch.autograd.grad(family.energy(x, m).sum(), x)
+            grad_s = torch.tensor([1.0, 0.0, 0.0], dtype=x.dtype).expand_as(x) if self.rotate else \
+                torch.autograd.grad(family.entropy(x, m).sum(), x)[0]
+            return grad_e, grad_s
+
+    codes = SimpleNamespace(codes=torch.zeros(3, 2))
+    exact = generic_geometry(SimpleNamespace(net=Truth(False), latents=codes), data)
+    assert exact["cos_s"] == pytest.approx(1) and exact["cos_e"] == pytest.approx(1)
+    assert exact["entropy_scale_spread"] == pytest.approx(1)
+    assert generic_geometry(SimpleNamespace(net=Truth(True), latents=codes), data)["cos_s"] == pytest.approx(0)

@@ -51,6 +51,7 @@ class Curve:
     eps_traj: list[float] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
     status: str = "ok"
+    extra: list[dict] = field(default_factory=list)  # per evaluation, what ``interleaved_curves(extra=...)`` adds
 
     def record(self, epoch: int, cpu_s: float, value: float, loss: float = math.nan) -> None:
         """One evaluation: the epoch, the CPU seconds so far, the validation ε_traj and the training loss
@@ -120,11 +121,13 @@ class _Baton:
 
 
 def interleaved_curves(family: str, method: str, recipes=("v1", RECIPE), seed: int = 0, scale: str = "paper",
-                       points: int = 20, threads: int = 1) -> list[Curve]:
+                       points: int = 20, threads: int = 1, extra=None) -> list[Curve]:
     """Train ``method`` on ``family`` under each recipe, interleaved (see the module's docstring); returns one
     :class:`Curve` per recipe, each with ``points`` evaluations (every ``epochs/points`` epochs, and the last).
 
-    ``threads``: torch's intra-op threads (the same for every recipe)."""
+    ``threads``: torch's intra-op threads (the same for every recipe). ``extra(learner, data)``, if given, is
+    called at every evaluation (off the clock) and its dict appended to the curve's ``extra``, for example
+    :func:`~spmeta.bench.diagnose.generic_geometry`."""
     import torch
 
     torch.set_num_threads(threads)
@@ -139,6 +142,8 @@ def interleaved_curves(family: str, method: str, recipes=("v1", RECIPE), seed: i
             since = fitted.history[curve.epoch[-1] if curve.epoch else 0:epoch]  # the losses since the last probe
             loss = sum(since) / len(since) if since else math.nan
             curve.record(epoch, cpu, validation_error(fitted, data.val), loss)
+            if extra is not None:
+                curve.extra.append(extra(fitted, data))
             baton.pass_on(i)
             baton.wait(i)
 
