@@ -173,3 +173,4 @@ def test_generic_geometry_is_one_for_the_true_gradients_and_sees_a_rotated_entro
     assert exact["cos_s"] == pytest.approx(1) and exact["cos_e"] == pytest.approx(1)
     assert exact["entropy_scale_spread"] == pytest.approx(1)
     assert generic_geometry(SimpleNamespace(net=Truth(True), latents=codes), data)["cos_s"] == pytest.approx(0)
+

@@ -286,3 +286,20 @@ def test_generic_inputs_are_standardised_with_the_observed_states():
     observed = noisy.train.observed.reshape(-1, 3)
     torch.testing.assert_close(learner.net.input_shift, observed.mean(0))
     assert not torch.allclose(learner.net.input_shift, noisy.train.X.reshape(-1, 3).mean(0))
+
+
+def test_settings_that_would_do_nothing_are_refused():
+    for bad in (dict(latent_dim=-3), dict(rank=0)):
+        with pytest.raises(ValueError):
+            spmeta.MetaLearner("hnn", modulation="svd", **bad)
+    with pytest.raises(ValueError, match="rank"):
+        spmeta.models.GenericNet(3, rank=0)
+    data = spmeta.make_dataset(spmeta.get_family("mass_spring"), n_train=2, n_test=1, n_traj=2, seed=0)
+    learner = spmeta.MetaLearner("hnn", method="scratch", width=8, depth=1)
+    with pytest.raises(ValueError, match="epochs"):
+        learner.fit(data.train, epochs=0, progress=False)
+    learner.fit(data.train, progress=False)
+    with pytest.raises(ValueError, match="lr"):
+        learner.adapt(data.test.support(1), steps=1, lr=0.0)
+    with pytest.raises(ValueError, match="optimiser"):
+        learner.adapt(data.test.support(1), steps=1, optimiser="lbfgs")

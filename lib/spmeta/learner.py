@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from . import integrators
-from ._checks import check_choice, check_int
+from ._checks import check_choice, check_int, check_positive
 from .data import Samples, Trajectories
 from .files import CHECKPOINT_FORMAT, read_checkpoint, save_torch
 from .meta import baselines
@@ -36,7 +36,7 @@ from .models.generic import CONSTRUCTIONS
 from .nn.mlp import DEFAULT_ACTIVATION
 from .nn.modulation import MODULATIONS
 from .systems import BUILTIN_FAMILIES, GenericFamily, HamiltonianFamily, get_family
-from .training import checkpoint_due
+from .training import OPTIMISERS, checkpoint_due
 
 Tensor = torch.Tensor
 
@@ -160,6 +160,8 @@ class MetaLearner:
         unknown = set(config) - fields
         if unknown:
             raise ValueError(f"unknown settings {sorted(unknown)} for {method}; valid ones are {sorted(fields)}")
+        check_int(latent_dim, "latent_dim")
+        check_int(rank, "rank")
         self.model_name, self.modulation, self.method = model, modulation, method
         if model == "generic":
             config = GENERIC_DEFAULTS.get(method, {}) | config
@@ -277,6 +279,7 @@ class MetaLearner:
         self._train_bounds = torch.stack(bounds(train.X.double()))
         self._standardisation = None
         if epochs is not None:
+            check_int(epochs, "epochs (fit() with no training to do is a mistake)", 1)
             self.config = dataclasses.replace(self.config, epochs=epochs)
         self.net = self._build(train.family, modulated=self.method == "autodecode")
         if isinstance(self.net, GenericNet):  # standardised by what a model may see (noisy states, if any)
@@ -414,7 +417,8 @@ class MetaLearner:
             return Adapted(field=lambda x: net64(x, z), n_systems=support.n_systems, history=history, latents=z,
                            gradients=gradients, energy=lambda x: _energy(net64)(x, z))
         default_optimiser, default_lr = self.config.test_time(self.method)
-        optimiser, lr = optimiser or default_optimiser, lr or default_lr
+        optimiser = default_optimiser if optimiser is None else check_choice(optimiser, "optimiser", sorted(OPTIMISERS))
+        lr = default_lr if lr is None else check_positive(lr, "lr")
         if self.method == "scratch":
             models = baselines.scratch(lambda: self._build(self.family, False).to(self.eval_device, self.eval_dtype),
                                        support, steps, lr,

@@ -70,8 +70,9 @@ class BaselineConfig:
     def test_time(self, method: str) -> tuple[str, float]:
         """(optimiser, learning rate) of ``method``'s test-time adaptation."""
         scratch = method == "scratch"
-        return (self.adapt_optimiser or ("adam" if scratch else "sgd"),
-                self.adapt_lr or (self.scratch_lr if scratch else self.inner_lr))
+        optimiser = self.adapt_optimiser if self.adapt_optimiser is not None else ("adam" if scratch else "sgd")
+        lr = self.adapt_lr if self.adapt_lr is not None else (self.scratch_lr if scratch else self.inner_lr)
+        return optimiser, lr
 
 
 def head_names(model: nn.Module) -> list[str]:

@@ -146,6 +146,7 @@ class GenericNet(nn.Module):
         self.gradient_mode = check_choice(gradient, "gradient mode", GRADIENT_MODES)
         self.construction = check_choice(construction, "construction", CONSTRUCTIONS)
         check_int(dim, "dim (the state length)", 2)
+        check_int(rank, "rank (of the operators' factors)")
         check_positive(friction_bound, "friction_bound")
         self.dim, self.rank, self.friction_bound = dim, rank, float(friction_bound)
         activation = activation or CONSTRUCTIONS[construction]
