@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from .._checks import check_choice
+from .._checks import check_choice, check_positive
 from ..config import Scale
 from ..learner import GENERIC_DEFAULTS
 from ..meta.autodecode import AutoDecodeConfig
@@ -63,6 +63,7 @@ class Recipe:
             (:data:`NETWORK_SETTINGS`, e.g. ``{"construction": "nms"}``; ``modulate_operators`` applies to the
             modulations only).
         epochs_factor: the modulations train ``epochs_factor × scale.epochs`` epochs.
+        generic_epochs_factor: a further factor on the GENERIC families.
         baselines: ``"parity"`` (the modulations' budget, :func:`grid_budget`) or ``"v1"`` (the config's
             default outer updates).
     """
@@ -72,10 +73,13 @@ class Recipe:
     generic_autodecode: dict = field(default_factory=dict)
     generic_network: dict = field(default_factory=dict)
     epochs_factor: float = 1.0
+    generic_epochs_factor: float = 1.0
     baselines: str = "parity"
 
     def __post_init__(self):
         check_choice(self.baselines, "baselines", ("parity", "v1"))
+        check_positive(self.epochs_factor, "epochs_factor")
+        check_positive(self.generic_epochs_factor, "generic_epochs_factor")
         fields = {f.name for f in dataclasses.fields(AutoDecodeConfig)} - {"epochs"}
         unknown = (set(self.autodecode) | set(self.generic_autodecode)) - fields
         if unknown:
@@ -148,8 +152,9 @@ def samples_per_system(family: str, scale: Scale) -> int:
     return scale.n_traj * get_family(family).n_steps
 
 
-def _modulation_epochs(scale: Scale, recipe: Recipe) -> int:
-    return max(1, round(recipe.epochs_factor * scale.epochs))
+def _modulation_epochs(scale: Scale, recipe: Recipe, family: str) -> int:
+    factor = recipe.epochs_factor * (recipe.generic_epochs_factor if _is_generic(family) else 1.0)
+    return max(1, round(factor * scale.epochs))
 
 
 def grid_budget(family: str, scale: Scale, recipe: str | Recipe = RECIPE) -> int:
@@ -157,7 +162,7 @@ def grid_budget(family: str, scale: Scale, recipe: str | Recipe = RECIPE) -> int
     gradient evaluations: what its modulations use (``rank_one``'s settings; every modulation costs the same in
     this unit)."""
     config = _config("rank_one", method_settings("rank_one", family, recipe),
-                     epochs=_modulation_epochs(scale, check_recipe(recipe)))
+                     epochs=_modulation_epochs(scale, check_recipe(recipe), family))
     return sample_gradients("autodecode", config, scale.n_train, samples_per_system(family, scale))
 
 
@@ -165,7 +170,7 @@ def epochs(method: str, family: str, scale: Scale, recipe: str | Recipe = RECIPE
     """The epochs (outer updates, for the baselines) of ``method`` on ``family`` at ``scale`` under ``recipe``."""
     what = check_recipe(recipe)
     if method in MODULATIONS:
-        return _modulation_epochs(scale, what)
+        return _modulation_epochs(scale, what, family)
     if method == "scratch" or what.baselines == "v1":
         return BaselineConfig().epochs
     config = _config(method, method_settings(method, family, recipe))
