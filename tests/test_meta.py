@@ -303,3 +303,26 @@ def test_settings_that_would_do_nothing_are_refused():
         learner.adapt(data.test.support(1), steps=1, lr=0.0)
     with pytest.raises(ValueError, match="optimiser"):
         learner.adapt(data.test.support(1), steps=1, optimiser="lbfgs")
+
+
+def test_anil_heads_and_hypernetworks_come_from_the_model_structure_not_from_names():
+    from spmeta.meta.autodecode import _hypernet_parameters
+    from spmeta.meta.baselines import head_names
+    from spmeta.models import HNN, GenericNet
+
+    assert head_names(HNN(1, width=8, depth=2)) == ["hamiltonian_net.weights.2", "hamiltonian_net.biases.2"]
+    assert head_names(GenericNet(3, width=8, depth=1)) == ["energy_net.weights.1", "energy_net.biases.1",
+                                                           "entropy_net.weights.1", "entropy_net.biases.1"]
+    with pytest.raises(ValueError, match="scalar_networks"):
+        head_names(torch.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="plain MLP"):
+        head_names(HNN(1, width=8, depth=2, modulation="shift", latent_dim=2))
+
+    class Renamed(torch.nn.Module):  # a hypernetwork under another attribute name still counts
+        def __init__(self):
+            super().__init__()
+            self.inner = spmeta.nn.modulated.ModulatedMLP(2, 1, 8, 1, modulation="shift", latent_dim=2)
+
+    model = Renamed()
+    assert {id(p) for p in _hypernet_parameters(model)} == {id(p) for p in model.inner.hypernet.parameters()}
+    assert _hypernet_parameters(torch.nn.Linear(2, 2)) == []

@@ -25,6 +25,7 @@ from torch import nn
 
 from .._checks import check_choice, check_int, check_positive
 from ..data import Samples
+from ..nn.modulated import ModulatedMLP
 from ..training import OPTIMISERS, check_finite_loss, checkpoint_due, squared_error
 
 Tensor = torch.Tensor
@@ -104,13 +105,17 @@ class LatentTable(nn.Module):
         return self.codes.detach().mean(0)
 
 
+def _modulated_networks(model: nn.Module) -> list[ModulatedMLP]:
+    return [m for m in model.modules() if isinstance(m, ModulatedMLP)]
+
+
 def _hypernet_parameters(model: nn.Module) -> list[nn.Parameter]:
-    return [p for name, p in model.named_parameters() if "hypernet" in name]
+    """φ: the parameters of every modulated network's hypernetwork."""
+    return [p for m in _modulated_networks(model) for p in m.hypernet.parameters()]
 
 
 def _modulation_penalty(model: nn.Module) -> Tensor:
-    return sum((m.penalty() for m in model.modules() if hasattr(m, "penalty") and hasattr(m, "hypernet")),
-               torch.zeros(()))
+    return sum((m.penalty() for m in _modulated_networks(model)), torch.zeros(()))
 
 
 def base_penalty(model: nn.Module, config: AutoDecodeConfig) -> Tensor:

@@ -76,14 +76,21 @@ class BaselineConfig:
 
 
 def head_names(model: nn.Module) -> list[str]:
-    """Names of the parameters ANIL adapts: the last linear layer of each scalar network."""
-    names = [n for n, _ in model.named_parameters()]
+    """Names of the parameters ANIL adapts: the last linear layer of each of the model's scalar networks
+    (``model.scalar_networks()``: H̃'s for an HNN, E's and S's for a GenericNet), each an unmodulated MLP."""
+    from ..nn.mlp import MLP
+
+    if not callable(getattr(model, "scalar_networks", None)):
+        raise ValueError(f"ANIL adapts the last layer of a model's scalar networks; a {type(model).__name__} "
+                         "has no scalar_networks() (HNN and GenericNet do)")
     heads = []
-    for prefix in ("hamiltonian_net", "energy_net", "entropy_net"):
-        own = [n for n in names if n.startswith(prefix + ".weights.")]
-        if own:
-            last = max(int(n.rsplit(".", 1)[1]) for n in own)
-            heads += [f"{prefix}.weights.{last}", f"{prefix}.biases.{last}"]
+    for prefix, net in model.scalar_networks().items():
+        if not isinstance(net, MLP):
+            raise ValueError(f"ANIL needs plain MLP scalar networks; {prefix} is a {type(net).__name__}")
+        last = len(net.weights) - 1
+        heads += [f"{prefix}.weights.{last}", f"{prefix}.biases.{last}"]
+    if not heads:
+        raise ValueError(f"a {type(model).__name__} lists no scalar networks: ANIL would adapt nothing")
     return heads
 
 

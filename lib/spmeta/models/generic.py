@@ -183,6 +183,10 @@ class GenericNet(nn.Module):
         for factor in (self.xi, self.zeta):  # einsum's backward hands these a transposed gradient layout
             factor.register_hook(torch.Tensor.contiguous)
 
+    def scalar_networks(self) -> dict[str, nn.Module]:
+        """The networks of the model's scalars by attribute name: E's and S's (not the operator networks)."""
+        return {"energy_net": self.energy_net, "entropy_net": self.entropy_net}
+
     @property
     def state_dim(self) -> int:
         return self.dim

@@ -51,6 +51,10 @@ class HNN(nn.Module):
         self.hamiltonian_net = hamiltonian_net or scalar_network(2 * dim, width, depth, activation, modulation,
                                                                  latent_dim, rank)
 
+    def scalar_networks(self) -> dict[str, nn.Module]:
+        """The networks of the model's scalars by attribute name: {"hamiltonian_net": H̃'s network}."""
+        return {"hamiltonian_net": self.hamiltonian_net}
+
     @property
     def state_dim(self) -> int:
         return 2 * self.dim
