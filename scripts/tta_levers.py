@@ -36,6 +36,7 @@ LEVERS = {
                           epochs_factor=0.5),
     # the GENERIC constructions under r2 (chapter 04; the network setting applies on the GENERIC families only)
     "r2": RECIPES["r2"],
+    "r3": RECIPES["r3"],
     "r2_gfinn": dataclasses.replace(RECIPES["r2"], name="r2_gfinn", generic_network={"construction": "gfinn"}),
     "r2_nms": dataclasses.replace(RECIPES["r2"], name="r2_nms", generic_network={"construction": "nms"}),
     "r2_ops": dataclasses.replace(RECIPES["r2"], name="r2_ops", generic_network={"modulate_operators": True}),

@@ -8,6 +8,10 @@ and a recipe never changes once results carry its name: a new one gets a new nam
   steps on all of a system's samples) for the scale's epochs; the baselines 1000 outer updates
   (:class:`~spmeta.meta.baselines.BaselineConfig`'s default), about a seventh of the modulations' budget.
 - ``r1``: v1's auto-decoding, and the baselines given the same budget (protocol v2, "Fair budgets").
+- ``r3``: ``r2`` on the Hamiltonian families (the same settings, so their r2 rows stand for it). On the GENERIC
+  families the operator networks are modulated by the code too (``modulate_operators=True``) and the modulations
+  train twice the scale's epochs: with only E and S modulated, meta-training plateaued on some seeds, and the
+  converging runs were still improving at the end of their budget (chapter 11, validation systems only).
 - ``r2``: the time-to-accuracy recipe (chapter 14), on every family: one backward pass for the codes and the
   weights (``simultaneous=True``), 50 samples of each system drawn afresh for each step (``batch_samples``), and
   Θ's learning rate 2e-3 (cosine schedule, the scale's epochs). It reached the v1 recipe's validation error in
@@ -98,6 +102,10 @@ RECIPES: dict[str, Recipe] = {
     # chosen on validation systems by time to accuracy (scripts/tta_levers.py, results/tuning/tta_levers_*.json,
     # chapter 14): one backward for codes and weights, 50 fresh samples per system and step, a 2× larger step
     "r2": Recipe("r2", {"simultaneous": True, "batch_samples": 50, "lr_base": 2e-3}),
+    # r2 on the Hamiltonian families; on the GENERIC ones the operators modulated too and twice the epochs
+    # (chapter 11, "Why some seeds stall": results/tuning/generic_*.json, validation systems only)
+    "r3": Recipe("r3", {"simultaneous": True, "batch_samples": 50, "lr_base": 2e-3},
+                 generic_network={"modulate_operators": True}, generic_epochs_factor=2.0),
 }
 #: The grid's default recipe.
 RECIPE = "r2"
