@@ -174,14 +174,14 @@ def test_the_budget_counts_what_the_network_sees(kwargs):
     data = spmeta.make_dataset(spmeta.get_family("mass_spring"), n_train=4, n_test=1, n_traj=2, seed=0)
     learner = spmeta.MetaLearner(**kwargs, epochs=3)
     seen = []
-    original = learner._build
+    original = learner.build_network
 
     def counted(*args, **kw):
         net = original(*args, **kw)
         net.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].shape[:-1].numel()))
         return net
 
-    learner._build = counted
+    learner.build_network = counted
     learner.fit(data.train, progress=False)
     assert sum(seen) == learner.budget["sample_gradients"] > 0
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -30,7 +31,7 @@ from .meta import baselines
 from .meta.autodecode import AutoDecodeConfig, LatentTable, adapt, meta_train
 from .meta.budget import sample_gradients, updates_per_epoch
 from .metrics import (WORST_CASE, bounds, energy_drift, eps_field_per_system, field_points, generic_rates,
-                      own_box_points, relative_error, ssim_field)
+                      own_box_points, relative_error, ssim_available, ssim_field)
 from .models import HNN, GenericNet
 from .models.generic import CONSTRUCTIONS
 from .nn.mlp import DEFAULT_ACTIVATION
@@ -199,8 +200,12 @@ class MetaLearner:
         return f"MetaLearner(model={self.model_name!r}, {what}, fitted={self.net is not None})"
 
     # -- model ---------------------------------------------------------------------------------------
-    def _build(self, family, modulated: bool) -> nn.Module:
-        """A freshly initialised network (seeded by ``seed``; torch's global random state is left as it was)."""
+    def build_network(self, family, modulated: bool | None = None) -> nn.Module:
+        """A freshly initialised network for ``family`` with this learner's settings (seeded by ``seed``; torch's
+        global random state is left as it was): the modulated network, with its hypernetwork, if ``modulated``
+        (default: for auto-decoding), else the plain one (what the baselines train)."""
+        if modulated is None:
+            modulated = self.method == "autodecode"
         mod = dict(modulation=self.modulation, latent_dim=self.latent_dim) if modulated else {}
         if self.model_name == "hnn" and not isinstance(family, HamiltonianFamily):
             raise ValueError(f"model='hnn' needs a HamiltonianFamily; {family.name!r} is a "
@@ -281,7 +286,7 @@ class MetaLearner:
         if epochs is not None:
             check_int(epochs, "epochs (fit() with no training to do is a mistake)", 1)
             self.config = dataclasses.replace(self.config, epochs=epochs)
-        self.net = self._build(train.family, modulated=self.method == "autodecode")
+        self.net = self.build_network(train.family)
         if isinstance(self.net, GenericNet):  # standardised by what a model may see (noisy states, if any)
             self.net.standardise(train.X if train.observed is None else train.observed)
             self._standardisation = (self.net.input_shift.clone(), self.net.input_scale.clone())
@@ -371,7 +376,7 @@ class MetaLearner:
                              f"{family.name!r} has {family.state_dim}")
         learner.family, learner._train_bounds = family, payload["train_bounds"]
         learner._standardisation = payload["standardisation"] and tuple(payload["standardisation"])
-        learner.net = learner._build(family, modulated=learner.method == "autodecode")
+        learner.net = learner.build_network(family)
         learner.net.load_state_dict(payload["state"])
         if payload["latents"] is not None:
             learner.latents = LatentTable(*payload["latents"].shape)
@@ -420,9 +425,9 @@ class MetaLearner:
         optimiser = default_optimiser if optimiser is None else check_choice(optimiser, "optimiser", sorted(OPTIMISERS))
         lr = default_lr if lr is None else check_positive(lr, "lr")
         if self.method == "scratch":
-            models = baselines.scratch(lambda: self._build(self.family, False).to(self.eval_device, self.eval_dtype),
-                                       support, steps, lr,
-                                       optimiser=optimiser)
+            fresh = lambda: self.build_network(self.family, modulated=False).to(self.eval_device,  # noqa: E731
+                                                                                 self.eval_dtype)
+            models = baselines.scratch(fresh, support, steps, lr, optimiser=optimiser)
         else:
             names = baselines.head_names(net64) if self.method == "anil" else None
             models = [baselines.fine_tune(copy.deepcopy(net64), support.x[k], support.xdot[k], steps, lr, optimiser,
@@ -482,8 +487,10 @@ class MetaLearner:
             scores["eps_field"] = relative_error(adapted.field(own_flat), true_field(own_flat), dims=(-2, -1))
         scores["eps_field_family"] = eps_field_per_system(adapted.field, true_field,
                                                           move(field_points(self._train_bounds, n=20)), K)
-        if family.state_dim == 2:
+        if family.state_dim == 2 and ssim_available():
             scores["ssim"] = ssim_field(adapted.field, true_field, own, K)
+        elif family.state_dim == 2:
+            warnings.warn("scikit-image is not installed: the scores leave out ssim", stacklevel=2)
         if self.model_name == "hnn":  # a GENERIC energy can pass through 0: those models are judged by their laws
             energy = family.energy(X_pred, mu[:, None, None, :])
             scores["energy_drift"] = energy_drift(energy).reshape(K, -1).amax(-1)

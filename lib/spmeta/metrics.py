@@ -15,12 +15,14 @@ See chapter 02 (book/02_hamiltonian_neural_networks.md).
 """
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import torch
 
 Tensor = torch.Tensor
 
-__all__ = ["relative_error", "eps_traj", "field_points", "own_box_points", "eps_field", "eps_field_per_system", "ssim_field",
+__all__ = ["relative_error", "eps_traj", "field_points", "own_box_points", "eps_field", "eps_field_per_system", "ssim_available", "ssim_field",
            "energy_drift", "generic_rates", "WORST_CASE"]
 
 #: The structure checks, reported as their worst case over test systems and seeds rather than a mean:
@@ -105,6 +107,11 @@ def eps_field_per_system(field_pred, field_true, points: Tensor, n_systems: int)
     with torch.no_grad():
         pred, true = field_pred(pts), field_true(pts)
     return relative_error(pred, true, dims=(-2, -1))
+
+
+def ssim_available() -> bool:
+    """Whether scikit-image, which :func:`ssim_field` needs, is installed (it is optional for a copied library)."""
+    return importlib.util.find_spec("skimage") is not None
 
 
 def ssim_field(field_pred, field_true, grid: Tensor, n_systems: int) -> Tensor:

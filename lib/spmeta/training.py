@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ._checks import check_choice
+from ._progress import tqdm
 
 Tensor = torch.Tensor
 
@@ -89,7 +90,6 @@ def fit_vector_field(model: nn.Module, x: Tensor, xdot: Tensor, steps: int, lr: 
                                       weight_decay=weight_decay)
     generator = torch.Generator().manual_seed(seed)
     history: list[float] = []
-    from tqdm.auto import tqdm  # lazy: tqdm is not needed to import spmeta
 
     bar = tqdm(range(steps), desc=desc or type(model).__name__, disable=not progress, mininterval=0.5)
     for step in bar:

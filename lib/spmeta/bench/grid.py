@@ -137,15 +137,16 @@ def grid_network(method: str, family: str, recipe: str = RECIPE) -> torch.nn.Mod
     """The network the grid trains for ``method`` on ``family`` (:func:`method_settings`), freshly initialised:
     for a modulation, the modulated network with its hypernetwork and shared bases."""
     settings = method_settings(method, family, recipe)
-    return MetaLearner(**settings)._build(get_family(family), modulated=method in MODULATIONS)
+    return MetaLearner(**settings).build_network(get_family(family))
 
 
 @functools.cache
 def git_commit() -> str:
-    """The checkout's commit (``-dirty`` with uncommitted changes), read once per process: a long run records
-    the code it imported, even if the checkout moves on while it runs."""
+    """The commit of the git checkout holding this library (``-dirty`` with uncommitted changes; ``"unknown"``
+    outside one), read once per process: a long run records the code it imported, even if the checkout moves on
+    while it runs."""
     try:
-        root = Path(__file__).resolve().parents[3]
+        root = Path(__file__).resolve().parent  # git finds the checkout from any folder inside it
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                                 check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from .._checks import check_choice, check_int, check_positive
+from .._progress import tqdm
 from ..data import Samples
 from ..nn.modulated import ModulatedMLP
 from ..training import OPTIMISERS, check_finite_loss, checkpoint_due, squared_error
@@ -209,7 +210,6 @@ def meta_train(model: nn.Module, train: Samples, config: AutoDecodeConfig = Auto
 
     See chapter 07 (book/07_auto_decoding.md).
     """
-    from tqdm.auto import tqdm
 
     param = next(model.parameters())
     latent_dim = getattr(getattr(model, "hamiltonian_net", None) or model.energy_net, "latent_dim")
@@ -328,7 +328,6 @@ def adapt(model: nn.Module, support: Samples, z_init: Tensor, config: AutoDecode
 
     See chapter 07 (book/07_auto_decoding.md).
     """
-    from tqdm.auto import tqdm
 
     param = next(model.parameters())
     z = z_init.to(param).expand(support.n_systems, -1).clone().requires_grad_(True)

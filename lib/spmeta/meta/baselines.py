@@ -26,6 +26,7 @@ from torch import nn
 from torch.func import functional_call
 
 from .._checks import check_choice, check_int, check_positive
+from .._progress import tqdm
 from ..data import Samples
 from ..training import OPTIMISERS, check_finite_loss, checkpoint_due, fit_vector_field, squared_error
 
@@ -121,7 +122,6 @@ def meta_train_baseline(method: str, model: nn.Module, train: Samples, config: B
 
     See chapter 05 (book/05_learning_families.md).
     """
-    from tqdm.auto import tqdm
 
     check_choice(method, "meta-learning baseline", ("maml", "fomaml", "anil", "reptile"))
     if train.n_samples <= config.n_support:

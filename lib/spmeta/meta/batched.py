@@ -36,6 +36,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from .._progress import tqdm
 from ..data import Samples
 from ..training import check_finite_loss
 from .autodecode import AutoDecodeConfig, LatentTable, base_penalty, system_losses
@@ -174,7 +175,6 @@ def meta_train_batched(models: Sequence[nn.Module], trains: Sequence[Samples], c
             unmodulated models, callable activations, or training samples of different shapes.
         TrainingDiverged: on a non-finite loss, naming the member, its seed and the epoch.
     """
-    from tqdm.auto import tqdm
 
     models, trains, seeds = list(models), list(trains), list(seeds)
     latent_dim = _check_members(models, trains, seeds)
