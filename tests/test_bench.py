@@ -140,6 +140,15 @@ def test_table_mean_std_over_seeds_and_best_in_bold(tmp_path):
     assert "| rank_one | **2.00e-01 ± 1.0e-01** |" in text and "| maml | 7.00e-01 ± 1.0e-01 |" in text
 
 
+def test_a_broken_result_file_is_named_and_skipped(tmp_path):
+    good, broken = Run("pendulum", "maml", 0), Run("pendulum", "maml", 1)
+    grid.write_json(result_path(tmp_path, good), fake_record(good))
+    result_path(tmp_path, broken).write_text('{"run": {"family": "pendu')  # truncated
+    with pytest.warns(UserWarning, match=r"seed1\.json is not a readable result file.*skipped"):
+        records = table.load_results(tmp_path)
+    assert [r["run"]["seed"] for r in records] == [0]
+
+
 def test_ood_table_and_latent_figure_read_their_variants(tmp_path):
     from spmeta.bench.ablation import latent_figure, ood_table
 

@@ -11,8 +11,9 @@ import torch
 
 from spmeta.meta.autodecode import system_losses
 from spmeta.models import HNN, GenericNet
+from spmeta.models.fields import explicit_gradient_supported
 from spmeta.nn.mlp import ACTIVATIONS, MLP
-from spmeta.nn.modulation import MODULATIONS
+from spmeta.nn.modulation import MODULATIONS, RANKED
 
 RTOL = 1e-5
 
@@ -57,7 +58,8 @@ def assert_same_training_signal(fast, reference, x, xdot, z):
 
 @pytest.mark.parametrize("modulation", sorted(MODULATIONS))
 def test_modulated_hnn_fast_path_matches_reference(modulation):
-    fast, reference = pair(lambda: HNN(1, width=16, modulation=modulation, latent_dim=3, rank=2))
+    fast, reference = pair(lambda: HNN(1, width=16, modulation=modulation, latent_dim=3,
+                                       rank=2 if modulation in RANKED else None))
     x, xdot, z = torch.randn(4, 25, 2).double(), torch.randn(4, 25, 2).double(), torch.randn(4, 3).double()
     torch.testing.assert_close(fast(x, z), reference(x, z), rtol=1e-10, atol=1e-12)
     assert_same_training_signal(fast, reference, x, xdot, z)
@@ -67,7 +69,8 @@ def test_modulated_hnn_fast_path_matches_reference(modulation):
 def test_modulated_generic_fast_path_matches_reference(modulation):
     states = 3 * torch.randn(50, 3) + torch.tensor([0.0, 1.0, 2.0])  # a non-trivial standardisation
     fast, reference = pair(lambda: GenericNet(3, width=16, modulation=modulation, latent_dim=3,
-                                              modulation_rank=2).standardise(states))
+                                              modulation_rank=2 if modulation in RANKED else None
+                                              ).standardise(states))
     x, xdot, z = torch.randn(3, 20, 3).double(), torch.randn(3, 20, 3).double(), torch.randn(3, 3).double()
     torch.testing.assert_close(fast(x, z), reference(x, z), rtol=1e-10, atol=1e-12)
     assert_same_training_signal(fast, reference, x, xdot, z)
@@ -100,18 +103,22 @@ def test_auto_decoding_loss_gradients_agree_through_the_library_loss():
             torch.testing.assert_close(a, b, rtol=RTOL, atol=1e-12)
 
 
-def test_fast_path_works_without_gradients_and_falls_back_for_callables():
+def test_fast_path_works_without_gradients_and_refuses_callables():
     fast, reference = pair(lambda: HNN(1, width=8, modulation="film", latent_dim=2))
     x, z = torch.randn(2, 5, 2).double(), torch.randn(2, 2).double()
     with torch.no_grad():
         torch.testing.assert_close(fast(x, z), reference(x, z))
     custom = HNN(1, width=8, activation=lambda a: torch.tanh(a) + 0.1 * a).double()  # no known σ'
-    assert custom.hamiltonian_net.derivative is None
-    x1 = torch.randn(7, 2).double()
-    custom.gradient_mode = "explicit"  # falls back to autograd: the activation has no known derivative
-    out = custom(x1)
-    custom.gradient_mode = "autograd"
-    torch.testing.assert_close(out, custom(x1))
+    assert custom.hamiltonian_net.derivative is None and not explicit_gradient_supported(custom)
+    custom.gradient_mode = "explicit"  # an error, never a silent fall-back to autograd
+    with pytest.raises(ValueError, match="no explicit input gradient"):
+        custom(torch.randn(7, 2).double())
+    with pytest.raises(ValueError, match="named activation"):
+        HNN(1, width=8, activation=lambda a: torch.tanh(a), gradient="explicit")
+    from spmeta.meta.autodecode import _Loss
+    callable_net = HNN(1, width=8, activation=lambda a: torch.tanh(a))
+    _Loss(callable_net, fast=True)  # the fast path switches only the networks that have the explicit form
+    assert callable_net.gradient_mode == "autograd"
 
 
 def test_bad_gradient_mode_and_missing_codes_raise():

@@ -13,13 +13,14 @@ from spmeta import MetaLearner
 from spmeta.bench.recipes import RECIPES, method_settings
 from spmeta.models import GenericNet
 from spmeta.models.generic import CONSTRUCTIONS
-from spmeta.nn.modulation import MODULATIONS
+from spmeta.nn.modulation import MODULATIONS, RANKED
 from test_models import _randomise
 
 
 def _model(construction, modulation, dim=3, seed=0, scale=1.0):
     net = GenericNet(dim, width=12, depth=2, rank=2, operator_width=8, modulation=modulation, latent_dim=3,
-                     modulation_rank=2, construction=construction, modulate_operators=True)
+                     modulation_rank=2 if modulation in RANKED else None, construction=construction,
+                     modulate_operators=True)
     return _randomise(net, seed, scale)
 
 

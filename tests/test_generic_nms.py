@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import spmeta
 from spmeta.models import GenericNet
 from spmeta.nn.mlp import MLP
-from spmeta.nn.modulation import MODULATIONS
+from spmeta.nn.modulation import MODULATIONS, RANKED
 from spmeta.training import fit_vector_field
 from test_models import _randomise  # float64 copy with random weights (hypernetworks included)
 
@@ -22,7 +22,8 @@ modulations = st.sampled_from([None, *sorted(MODULATIONS)])
 def _model(dim, rank, modulation, latent_dim=3, **kwargs):
     options = dict(width=16, depth=2, rank=rank, operator_width=8, construction="nms")
     if modulation is not None:
-        options |= dict(modulation=modulation, latent_dim=latent_dim, modulation_rank=2)
+        options |= dict(modulation=modulation, latent_dim=latent_dim,
+                        modulation_rank=2 if modulation in RANKED else None)
     return GenericNet(dim, **options | kwargs)
 
 

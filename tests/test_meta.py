@@ -144,9 +144,9 @@ def test_maml_second_order_gradient_matches_finite_differences():
 @pytest.mark.parametrize("kwargs", [dict(modulation="rank_one"), dict(method="maml"), dict(method="fomaml"),
                                     dict(method="anil"), dict(method="reptile"), dict(method="scratch")])
 def test_metalearner_runs_every_method(data, kwargs):
-    learner = spmeta.MetaLearner(model="hnn", latent_dim=3, width=16, depth=2, dtype=torch.float64,
-                                 **({"epochs": 3} if "modulation" in kwargs else {"epochs": 2, "tasks_per_step": 2,
-                                                                                  "inner_steps": 1, "n_support": 12}),
+    learner = spmeta.MetaLearner(model="hnn", width=16, depth=2, dtype=torch.float64,
+                                 **({"epochs": 3, "latent_dim": 3} if "modulation" in kwargs else
+                                    {"epochs": 2, "tasks_per_step": 2, "inner_steps": 1, "n_support": 12}),
                                  **kwargs)
     learner.fit(data.train, progress=False)
     adapted = learner.adapt(data.test.support(shots=1), steps=3)
@@ -294,6 +294,26 @@ def test_settings_that_would_do_nothing_are_refused():
             spmeta.MetaLearner("hnn", modulation="svd", **bad)
     with pytest.raises(ValueError, match="rank"):
         spmeta.models.GenericNet(3, rank=0)
+    # settings that do not apply to what was asked for
+    for name in ("shift", "film", "full_weight", "rank_one"):
+        with pytest.raises(ValueError, match=f"'{name}' modulation has no rank"):
+            spmeta.MetaLearner("hnn", modulation=name, rank=3)
+    for bad in (dict(latent_dim=4), dict(rank=2)):
+        with pytest.raises(ValueError, match="no latent code"):
+            spmeta.MetaLearner("hnn", method="maml", **bad)
+    with pytest.raises(ValueError, match="construction is a GENERIC"):
+        spmeta.MetaLearner("hnn", modulation="shift", construction="nms")
+    with pytest.raises(ValueError, match="RankOne has rank 1"):
+        spmeta.nn.modulation.RankOne(3, 4, rank=2)
+    assert spmeta.MetaLearner("hnn", modulation="svd").rank == 5 and spmeta.MetaLearner("hnn", modulation="film").rank is None
+    # the explicit input gradient never falls back to autograd without a word
+    custom = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    with pytest.raises(ValueError, match="explicit"):
+        spmeta.models.HNN(1, hamiltonian_net=custom, gradient="explicit")
+    model = spmeta.models.HNN(1, hamiltonian_net=custom)
+    model.gradient_mode = "explicit"
+    with pytest.raises(ValueError, match="no explicit input gradient"):
+        model(torch.zeros(3, 2))
     data = spmeta.make_dataset(spmeta.get_family("mass_spring"), n_train=2, n_test=1, n_traj=2, seed=0)
     learner = spmeta.MetaLearner("hnn", method="scratch", width=8, depth=1)
     with pytest.raises(ValueError, match="epochs"):

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from spmeta.models import HNN, GenericNet
 from spmeta.models.generic import CONSTRUCTIONS
 from spmeta.nn.modulated import ModulatedMLP
-from spmeta.nn.modulation import MODULATIONS, Hypernetwork, make_modulation
+from spmeta.nn.modulation import MODULATIONS, RANKED, Hypernetwork, make_modulation
 
 NAMES = sorted(MODULATIONS)
 
@@ -29,7 +29,8 @@ def _formula(name, widths, rank):
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("in_dim, width, depth, rank", [(2, 100, 3, 5), (3, 16, 2, 3), (4, 8, 1, 2)])
 def test_parameter_count_matches_formula(name, in_dim, width, depth, rank):
-    net = ModulatedMLP(in_dim, 1, width, depth, modulation=name, latent_dim=10, rank=rank)
+    net = ModulatedMLP(in_dim, 1, width, depth, modulation=name, latent_dim=10,
+                       rank=rank if name in RANKED else None)
     assert net.n_modulation_params() == _formula(name, net.base.widths, rank)
     assert net.hypernet.linear.weight.shape == (net.n_modulation_params(), 10)
 
@@ -57,7 +58,7 @@ def test_modulation_matches_explicit_weights(name):
     """Each broadcast implementation equals the layer computed with explicitly modulated weights."""
     torch.manual_seed(1)
     w_in, w_out, K, r = 4, 6, 3, 2
-    mod = make_modulation(name, w_in, w_out, rank=r).double()
+    mod = make_modulation(name, w_in, w_out, rank=r if name in RANKED else None).double()
     W, b = torch.randn(w_out, w_in, dtype=torch.float64), torch.randn(w_out, dtype=torch.float64)
     h = torch.randn(K, 5, w_in, dtype=torch.float64)
     theta = torch.randn(K, mod.n_params(), dtype=torch.float64)
@@ -100,7 +101,8 @@ latents = st.integers(0, 2**31 - 1)
 @given(seed=latents, scale=st.floats(0.1, 3.0))
 def test_modulated_hnn_is_hamiltonian_for_random_latents(name, seed, scale):
     torch.manual_seed(seed)
-    model = HNN(1, width=12, depth=2, modulation=name, latent_dim=3, rank=2).double()
+    model = HNN(1, width=12, depth=2, modulation=name, latent_dim=3,
+                rank=2 if name in RANKED else None).double()
     with torch.no_grad():
         model.hamiltonian_net.hypernet.linear.weight.normal_(0, scale)
     x = torch.randn(3, 6, 2, dtype=torch.float64, requires_grad=True)
@@ -120,7 +122,7 @@ def test_modulated_hnn_is_hamiltonian_for_random_latents(name, seed, scale):
 def test_modulated_generic_net_structure_for_random_latents(name, construction, seed, scale):
     torch.manual_seed(seed)
     model = GenericNet(3, width=12, depth=2, operator_width=8, modulation=name, latent_dim=3,
-                       modulation_rank=2, construction=construction).double()
+                       modulation_rank=2 if name in RANKED else None, construction=construction).double()
     with torch.no_grad():
         for net in (model.energy_net, model.entropy_net):
             net.hypernet.linear.weight.normal_(0, scale)
@@ -141,7 +143,8 @@ def test_modulated_generic_net_structure_for_random_latents(name, construction, 
 @pytest.mark.parametrize("name", NAMES)
 def test_gradients_reach_latents_and_base(name):
     torch.manual_seed(0)
-    model = HNN(1, width=8, depth=2, modulation=name, latent_dim=3, rank=2)
+    model = HNN(1, width=8, depth=2, modulation=name, latent_dim=3,
+                rank=2 if name in RANKED else None)
     z = (0.1 * torch.randn(4, 3)).requires_grad_(True)
     x = torch.randn(4, 10, 2)
     model(x, z).pow(2).sum().backward()

@@ -35,7 +35,7 @@ from .metrics import (WORST_CASE, bounds, energy_drift, eps_field_per_system, fi
 from .models import HNN, GenericNet
 from .models.generic import CONSTRUCTIONS
 from .nn.mlp import DEFAULT_ACTIVATION
-from .nn.modulation import MODULATIONS
+from .nn.modulation import MODULATIONS, RANKED, check_rank
 from .systems import BUILTIN_FAMILIES, GenericFamily, HamiltonianFamily, get_family
 from .training import OPTIMISERS, checkpoint_due
 
@@ -123,11 +123,12 @@ class MetaLearner:
             ``multi_rank``, ``svd``); leave it ``None`` with a baseline ``method``.
         method: ``"autodecode"`` (the default with a modulation) or a baseline: ``maml``, ``fomaml``, ``anil``,
             ``reptile``, ``scratch``.
-        latent_dim, rank: d_z and r (``multi_rank``, ``svd``).
+        latent_dim, rank: d_z (default 10) and r (``multi_rank`` and ``svd`` only, default 5); auto-decoding
+            only: a baseline has no code, and an error says so.
         width, depth, activation: the base network (the book's: 100, 3 hidden layers, GELU; ``activation=None``
             picks GELU for the HNN and the construction's activation for the GENERIC net's E and S).
-        construction: how the GENERIC net assembles L and M (``"projection"``, ``"gfinn"`` or ``"nms"``, see
-            :class:`~spmeta.models.GenericNet`); only for ``model="generic"``. The GENERIC net's inputs are
+        construction: how the GENERIC net assembles L and M (``"projection"``, the default, ``"gfinn"`` or
+            ``"nms"``, see :class:`~spmeta.models.GenericNet`); only for ``model="generic"``. The GENERIC net's inputs are
             standardised with the training states (:meth:`~spmeta.models.GenericNet.standardise`).
         modulate_operators: auto-decoding on a GENERIC family only: condition the operator networks on the code
             too, not only E and S (see :class:`~spmeta.models.GenericNet`).
@@ -141,8 +142,8 @@ class MetaLearner:
     """
 
     def __init__(self, model: str = "hnn", modulation: str | None = None, method: str | None = None,
-                 latent_dim: int = 10, rank: int = 5, width: int = 100, depth: int = 3, activation=None,
-                 construction: str = "projection", modulate_operators: bool = False,
+                 latent_dim: int | None = None, rank: int | None = None, width: int = 100, depth: int = 3,
+                 activation=None, construction: str | None = None, modulate_operators: bool = False,
                  dtype: torch.dtype = torch.float32,
                  device: str | torch.device = "cpu", seed: int = 0, eval_dtype: torch.dtype = torch.float64,
                  eval_device: str | torch.device = "cpu", **config):
@@ -161,13 +162,22 @@ class MetaLearner:
         unknown = set(config) - fields
         if unknown:
             raise ValueError(f"unknown settings {sorted(unknown)} for {method}; valid ones are {sorted(fields)}")
-        check_int(latent_dim, "latent_dim")
-        check_int(rank, "rank")
+        if method != "autodecode" and (latent_dim, rank) != (None, None):
+            raise ValueError(f"method {method!r} has no latent code: leave latent_dim and rank unset")
+        if method == "autodecode":
+            latent_dim = check_int(10 if latent_dim is None else latent_dim, "latent_dim")
+            rank = check_rank(modulation, rank)
+            if rank is not None:
+                check_int(rank, "rank")
+        if model == "hnn" and construction is not None:
+            raise ValueError("construction is a GENERIC network's setting: use it with model='generic'")
+        construction = "projection" if model == "generic" and construction is None else construction
         self.model_name, self.modulation, self.method = model, modulation, method
         if model == "generic":
             config = GENERIC_DEFAULTS.get(method, {}) | config
         self.config = config_type(**config)
-        check_choice(construction, "construction", CONSTRUCTIONS)
+        if model == "generic":
+            check_choice(construction, "construction", CONSTRUCTIONS)
         activation = activation or (DEFAULT_ACTIVATION if model == "hnn" else CONSTRUCTIONS[construction])
         self.net_kwargs = dict(width=width, depth=depth, activation=activation)
         if modulate_operators and (model != "generic" or method != "autodecode"):
@@ -364,6 +374,14 @@ class MetaLearner:
         payload = read_checkpoint(path, "learner")
         settings = dict(payload["settings"])
         settings["dtype"] = getattr(torch, settings["dtype"])
+        # files written before unset settings were stored as None recorded d_z = 10, r = 5 and the projection
+        # construction for every learner: keep only what applies
+        if settings["method"] != "autodecode":
+            settings["latent_dim"] = settings["rank"] = None
+        elif settings["modulation"] not in RANKED:
+            settings["rank"] = None
+        if settings["model"] == "hnn":
+            settings["construction"] = None
         learner = cls(**settings, **payload["config"])
         stored = payload["family"]
         if family is None:

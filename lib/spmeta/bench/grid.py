@@ -234,8 +234,9 @@ def run_group(runs: list[Run], progress: bool = False, command: list[str] | None
     settings = method_settings(first.method, first.family, recipe)
     n_epochs = epochs(first.method, first.family, scale, recipe)
     # the epochs and adaptation steps go into the config, so that the file records what ran
-    learner = MetaLearner(**settings, latent_dim=first.latent_dim, seed=first.seed, device=device,
-                          epochs=n_epochs, adapt_steps=scale.adapt_steps)
+    code = {"latent_dim": first.latent_dim} if first.method in MODULATIONS else {}  # the baselines have none
+    learner = MetaLearner(**settings, **code, seed=first.seed, device=device, epochs=n_epochs,
+                          adapt_steps=scale.adapt_steps)
     common = {"protocol": PROTOCOL, "recipe": recipe, "settings": settings, "scale": dataclasses.asdict(scale),
               "config": dataclasses.asdict(learner.config), "network": learner.net_kwargs,
               "command": command if command is not None else sys.argv, "commit": git_commit(),

@@ -140,9 +140,10 @@ def method_settings(method: str, family: str, recipe: str | Recipe = RECIPE) -> 
     model = "generic" if _is_generic(family) else "hnn"
     network = what.generic_network if model == "generic" else {}
     if method in MODULATIONS:
-        rank = 3 if (method == "svd" and family == "damped_oscillator") else 5
+        rank = {"svd": 3 if family == "damped_oscillator" else 5, "multi_rank": 5}.get(method)
         extra = what.generic_autodecode if model == "generic" else {}
-        return {"model": model, "modulation": method, "rank": rank, **network, **what.autodecode, **extra}
+        ranked = {} if rank is None else {"rank": rank}
+        return {"model": model, "modulation": method, **ranked, **network, **what.autodecode, **extra}
     network = {k: v for k, v in network.items() if k != "modulate_operators"}  # the baselines have no codes
     if model == "generic" and method in ("maml", "fomaml", "anil", "reptile"):
         return {"model": model, "method": method, **network, "inner_lr": GENERIC_INNER_LR}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections import defaultdict
 from pathlib import Path
 
@@ -44,7 +45,8 @@ def load_results(out: str | Path = "results", variant: str = "", protocol: int |
     docstring); ``protocol`` keeps only the files of that version.
 
     A record marked ``ok`` whose ε_traj or ε_field is not finite (files written before the grid checked this)
-    is read as a failure, as the grid records such runs now."""
+    is read as a failure, as the grid records such runs now. A file that is not a result record (truncated or
+    hand-edited) is skipped with a warning that names it."""
     records = []
     for family_dir in sorted(Path(out).glob("*/")):
         if family_dir.name not in FAMILIES:
@@ -52,7 +54,9 @@ def load_results(out: str | Path = "results", variant: str = "", protocol: int |
         for method_dir in sorted(family_dir.glob("*/")):
             folder = method_dir / variant if variant else method_dir
             for path in sorted(folder.glob("seed*.json")):
-                record = _as_v2(json.loads(path.read_text()))
+                record = _read_record(path)
+                if record is None:
+                    continue
                 if protocol is not None and record["protocol"] != protocol:
                     continue
                 record["path"] = str(path)
@@ -62,6 +66,18 @@ def load_results(out: str | Path = "results", variant: str = "", protocol: int |
                     del record["metrics"]
                 records.append(record)
     return records
+
+
+def _read_record(path: Path) -> dict | None:
+    """The record in ``path``, or None with a warning naming the file if it is not one."""
+    try:
+        record = json.loads(path.read_text())
+        if not isinstance(record, dict) or not {"run", "status"} <= set(record):
+            raise ValueError("no 'run' and 'status' entries")
+    except ValueError as error:  # json.JSONDecodeError is a ValueError
+        warnings.warn(f"{path} is not a readable result file ({error}); skipped")
+        return None
+    return _as_v2(record)
 
 
 def load_main_grid(results: str | Path = "results", recipes: tuple[str, ...] = MAIN_GRID_RECIPES,

@@ -26,6 +26,7 @@ from torch import nn
 from .._checks import check_choice, check_int, check_positive
 from .._progress import tqdm
 from ..data import Samples
+from ..models.fields import explicit_gradient_supported
 from ..nn.modulated import ModulatedMLP
 from ..training import OPTIMISERS, check_finite_loss, checkpoint_due, squared_error
 
@@ -158,8 +159,8 @@ class _Loss:
         self.parameters = [p for p in model.parameters() if p.requires_grad]
         self.function = system_losses
         if fast:
-            for m, _ in self.modes:
-                m.gradient_mode = "explicit"
+            for m, _ in self.modes:  # the explicit input gradient where the network has one, else autograd's
+                m.gradient_mode = "explicit" if explicit_gradient_supported(m) else m.gradient_mode
             self.function = torch.compile(system_losses, dynamic=False)
         self.fast, self.tried = fast, not fast
 

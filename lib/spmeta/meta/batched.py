@@ -38,6 +38,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from .._progress import tqdm
 from ..data import Samples
+from ..models.fields import explicit_gradient_supported
 from ..training import check_finite_loss
 from .autodecode import AutoDecodeConfig, LatentTable, base_penalty, system_losses
 
@@ -192,7 +193,7 @@ def meta_train_batched(models: Sequence[nn.Module], trains: Sequence[Samples], c
     named = ({_PREFIX + k: v for k, v in params.items()}, {_PREFIX + k: v for k, v in buffers.items()})
     template = copy.deepcopy(models[0]).to("meta")
     for module in template.modules():  # the template only: the members' own modes are left as they are
-        if hasattr(module, "gradient_mode"):
+        if hasattr(module, "gradient_mode") and explicit_gradient_supported(module):
             module.gradient_mode = "explicit"
     member = _Member(template, config)
     rows = torch.arange(S, device=device)[:, None]  # (S, 1): each member's row

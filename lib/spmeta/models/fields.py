@@ -36,15 +36,29 @@ def scalar_gradient(net: torch.nn.Module, x: Tensor, z: Tensor | None, mode: str
 
     ``mode="autograd"`` (the reference) differentiates with :func:`input_gradient`, i.e. a double backward
     during training; ``"explicit"`` uses the network's hand-written ``input_gradient`` where it has one (the
-    library's MLPs with a named activation). Eager, the explicit form is slower than autograd's fused kernels;
+    library's MLPs with a named activation; any other network is an error). Eager, the explicit form is slower than autograd's fused kernels;
     under ``torch.compile`` it is faster (the fast path of meta-training). Both give the same values and the same
     parameter gradients (tests/test_fast_path.py).
     """
     check_choice(mode, "gradient mode", GRADIENT_MODES)
-    explicit = mode == "explicit" and getattr(getattr(net, "base", net), "derivative", None) is not None
-    if explicit and hasattr(net, "input_gradient"):
+    if mode == "explicit":
+        if not has_explicit_gradient(net):
+            raise ValueError(f"gradient='explicit' needs the library's MLP or ModulatedMLP with a named activation; "
+                             f"{type(net).__name__} has no explicit input gradient: use gradient='autograd'")
         return net.input_gradient(x, z) if _check_latents(net, z) else net.input_gradient(x)
     return input_gradient(lambda y: evaluate_scalar(net, y, z), x)
+
+
+def has_explicit_gradient(net: torch.nn.Module) -> bool:
+    """Whether ``net`` computes its input gradient explicitly: the library's MLP or ModulatedMLP with an
+    activation named in :data:`~spmeta.nn.mlp.ACTIVATION_DERIVATIVES`."""
+    return hasattr(net, "input_gradient") and getattr(getattr(net, "base", net), "derivative", None) is not None
+
+
+def explicit_gradient_supported(model: torch.nn.Module) -> bool:
+    """Whether every scalar network of an HNN or a GenericNet (``model.scalar_networks()``) has an explicit input
+    gradient, so that ``model.gradient_mode = "explicit"`` works (the fast path sets it only then)."""
+    return all(has_explicit_gradient(net) for net in model.scalar_networks().values())
 
 
 def check_state(x: Tensor, state_dim: int, owner: str) -> None:
@@ -54,7 +68,7 @@ def check_state(x: Tensor, state_dim: int, owner: str) -> None:
 
 
 def scalar_network(in_dim: int, width: int, depth: int, activation, modulation: str | None = None,
-                   latent_dim: int = 10, rank: int = 5) -> torch.nn.Module:
+                   latent_dim: int = 10, rank: int | None = None) -> torch.nn.Module:
     """The network of a scalar (H̃, E or S): a plain ``MLP(in_dim, 1, ...)``, or, with ``modulation``, a
     :class:`~spmeta.nn.modulated.ModulatedMLP` conditioned on latent codes."""
     from ..nn.mlp import MLP

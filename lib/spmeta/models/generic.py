@@ -140,7 +140,7 @@ class GenericNet(nn.Module):
 
     def __init__(self, dim: int, width: int = 100, depth: int = 3, activation=None, rank: int = 4,
                  operator_width: int = 30, operator_depth: int = 2, modulation: str | None = None,
-                 latent_dim: int = 10, modulation_rank: int = 5, gradient: str = "autograd",
+                 latent_dim: int = 10, modulation_rank: int | None = None, gradient: str = "autograd",
                  construction: str = "projection", friction_bound: float = 3.0, modulate_operators: bool = False):
         super().__init__()
         self.gradient_mode = check_choice(gradient, "gradient mode", GRADIENT_MODES)

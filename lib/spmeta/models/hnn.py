@@ -13,7 +13,8 @@ from torch import nn
 from .._checks import check_choice, check_int
 from ..nn.mlp import DEFAULT_ACTIVATION
 from ..systems.hamiltonian import symplectic_gradient
-from .fields import GRADIENT_MODES, check_state, evaluate_scalar, scalar_gradient, scalar_network
+from .fields import (GRADIENT_MODES, check_state, evaluate_scalar, explicit_gradient_supported, scalar_gradient,
+                     scalar_network)
 
 Tensor = torch.Tensor
 
@@ -28,7 +29,7 @@ class HNN(nn.Module):
         width, depth, activation: of the H̃ network, ``MLP(2d, 1, width, depth, activation)``.
         modulation: ``None`` for one system, or a modulation name (``"rank_one"``, …) for a family: H̃ is then
             a :class:`~spmeta.nn.modulated.ModulatedMLP` and every call takes latent codes z: (K, d_z).
-        latent_dim, rank: d_z, and r of ``multi_rank``/``svd``.
+        latent_dim, rank: d_z, and r of ``multi_rank``/``svd`` (default 5; an error for the others).
         hamiltonian_net: any module mapping (..., 2d) -> (..., 1) to use instead of the default network.
         gradient: how ∇ₓH̃ is computed: ``"autograd"`` (the reference: a double backward during training) or
             ``"explicit"`` (a hand-written backward of the MLP as tensor ops, so training needs one ordinary
@@ -43,13 +44,16 @@ class HNN(nn.Module):
     """
 
     def __init__(self, dim: int, width: int = 100, depth: int = 3, activation=DEFAULT_ACTIVATION,
-                 modulation: str | None = None, latent_dim: int = 10, rank: int = 5,
+                 modulation: str | None = None, latent_dim: int = 10, rank: int | None = None,
                  hamiltonian_net: nn.Module | None = None, gradient: str = "autograd"):
         super().__init__()
         self.gradient_mode = check_choice(gradient, "gradient mode", GRADIENT_MODES)
         self.dim = check_int(dim, "dim (degrees of freedom)")
         self.hamiltonian_net = hamiltonian_net or scalar_network(2 * dim, width, depth, activation, modulation,
                                                                  latent_dim, rank)
+        if gradient == "explicit" and not explicit_gradient_supported(self):
+            raise ValueError(f"gradient='explicit' needs the library's MLP with a named activation; this "
+                             f"{type(self.hamiltonian_net).__name__} has none: use gradient='autograd'")
 
     def scalar_networks(self) -> dict[str, nn.Module]:
         """The networks of the model's scalars by attribute name: {"hamiltonian_net": H̃'s network}."""

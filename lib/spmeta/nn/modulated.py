@@ -27,13 +27,13 @@ class ModulatedMLP(nn.Module):
         in_dim, out_dim, width, depth, activation: of the base :class:`~spmeta.nn.mlp.MLP`.
         modulation: a name in :data:`~spmeta.nn.modulation.MODULATIONS`.
         latent_dim: d_z.
-        rank: r of ``multi_rank`` and ``svd``.
+        rank: r of ``multi_rank`` and ``svd`` (default 5); an error for the other modulations.
 
     See chapter 06 (book/06_latent_modulation.md).
     """
 
     def __init__(self, in_dim: int, out_dim: int = 1, width: int = 100, depth: int = 3, activation=DEFAULT_ACTIVATION,
-                 modulation: str = "rank_one", latent_dim: int = 10, rank: int = 5):
+                 modulation: str = "rank_one", latent_dim: int = 10, rank: int | None = None):
         super().__init__()
         check_int(latent_dim, "latent_dim")
         check_int(depth, "depth (modulation acts on the hidden layers)")

@@ -29,7 +29,7 @@ from .._checks import check_choice
 Tensor = torch.Tensor
 
 __all__ = ["Modulation", "Shift", "FiLM", "FullWeight", "RankOne", "MultiRank", "SVDLike", "Hypernetwork",
-           "MODULATIONS", "make_modulation"]
+           "MODULATIONS", "RANKED", "DEFAULT_RANK", "check_rank", "make_modulation"]
 
 
 class Modulation(nn.Module):
@@ -132,6 +132,8 @@ class RankOne(MultiRank):
     """σ((W + u vᵀ) h + b + s): the latent rank-one modulation, MR with r = 1."""
 
     def __init__(self, w_in: int, w_out: int, rank: int = 1):
+        if rank != 1:
+            raise ValueError(f"RankOne has rank 1; got rank={rank}: use MultiRank(w_in, w_out, rank={rank})")
         super().__init__(w_in, w_out, rank=1)
 
 
@@ -182,11 +184,28 @@ MODULATIONS: dict[str, type[Modulation]] = {
 }
 
 
-def make_modulation(name: str, w_in: int, w_out: int, rank: int = 5) -> Modulation:
-    """The modulation ``name`` for a layer (w_in → w_out); ``rank`` is used by ``multi_rank`` and ``svd``."""
+#: The modulations with a rank r, and its default.
+RANKED = ("multi_rank", "svd")
+DEFAULT_RANK = 5
+
+
+def check_rank(name: str, rank: int | None) -> int | None:
+    """``rank`` for the modulation ``name``: ``DEFAULT_RANK`` if None for a ranked one (:data:`RANKED`); a
+    ``ValueError`` for a rank given to one without (shift, film, full_weight, rank_one)."""
+    if name in RANKED:
+        return DEFAULT_RANK if rank is None else rank
+    if rank is not None:
+        raise ValueError(f"the {name!r} modulation has no rank (only {' and '.join(RANKED)} do); got rank={rank}")
+    return None
+
+
+def make_modulation(name: str, w_in: int, w_out: int, rank: int | None = None) -> Modulation:
+    """The modulation ``name`` for a layer (w_in → w_out); ``rank``: r of ``multi_rank`` and ``svd`` (default
+    :data:`DEFAULT_RANK`), an error for the others."""
     check_choice(name, "modulation", sorted(MODULATIONS))
+    rank = check_rank(name, rank)
     cls = MODULATIONS[name]
-    return cls(w_in, w_out, rank) if cls in (MultiRank, SVDLike) else cls(w_in, w_out)
+    return cls(w_in, w_out) if rank is None else cls(w_in, w_out, rank)
 
 
 class Hypernetwork(nn.Module):
