@@ -137,7 +137,7 @@ def test_table_mean_std_over_seeds_and_best_in_bold(tmp_path):
     mean, std = summary["pendulum", "rank_one"]["metrics"]["eps_traj"]
     assert mean == pytest.approx(0.2) and std == pytest.approx(0.1)
     text = table.markdown_table(summary, "eps_traj")
-    assert "| rank_one | **2.00e-01 ± 1.0e-01** |" in text and "| maml | 7.00e-01 ± 1.0e-01 |" in text
+    assert "| rank_one | **2.00e-01 ±\u00a01.0e-01** |" in text and "| maml | 7.00e-01 ±\u00a01.0e-01 |" in text
 
 
 def test_a_broken_result_file_is_named_and_skipped(tmp_path):
@@ -203,7 +203,7 @@ def test_a_metric_that_only_some_seeds_recorded_says_so(tmp_path):
     entry = table.summarize(table.load_results(tmp_path))["pendulum", "svd"]
     assert entry["counts"] == {**entry["counts"], "eps_traj": 3, "learned_energy_drift": 1}
     assert table.format_cell(entry, "learned_energy_drift") == "1.00e-03 (1 of 3 seeds)"
-    assert table.format_cell(entry, "eps_traj") == "2.00e-01 ± 1.0e-01"
+    assert table.format_cell(entry, "eps_traj") == "2.00e-01 ±\u00a01.0e-01"
 
 
 def test_variants_have_their_own_files():
@@ -327,8 +327,8 @@ def test_family_table_puts_the_papers_values_beside_ours(tmp_path):
     for run in runs:
         grid.write_json(result_path(tmp_path, run), fake_record(run))
     text = family_table(table.summarize(table.load_results(tmp_path)), "mass_spring", metrics=("eps_traj",))
-    assert "| rank_one | 1.50e-01 ± 7.1e-02 | ε_traj 0.049 (v1) |" in text
-    assert "| maml | 6.50e-01 ± 7.1e-02 | — |" in text
+    assert "| rank_one | 1.50e-01 ±\u00a07.1e-02 | ε_traj 0.049 (v1) |" in text
+    assert "| maml | 6.50e-01 ±\u00a07.1e-02 | — |" in text
 
 
 def test_ordering_and_targets_from_the_summary(tmp_path):

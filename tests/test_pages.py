@@ -2,8 +2,9 @@
 
 For every page of the book: math is typeset by the vendored MathJax (no raw TeX left), Markdown tables in cell
 outputs are rendered as tables, every figure image loads with a non-zero size, widgets render (image widgets
-with their picture), and no cell output holds a Python traceback. Run with ``pytest -m pages`` after ``jupyter-book build``; ``make test`` does
-both. Where Chromium is missing and cannot be installed, the check is skipped with a message, except under
+with their picture), no cell output holds a Python traceback, and no results table (a table in a cell output)
+is wider than its cell in a 1280 px window. Run with ``pytest -m pages`` after ``jupyter-book build``; ``make
+test`` does both. Where Chromium is missing and cannot be installed, the check is skipped with a message, except under
 ``CI=true``, where it must run.
 """
 import json
@@ -47,6 +48,11 @@ const finish = () => Promise.all([...document.images].map(img => img.decode().ca
     widgetsDrawn: document.querySelectorAll('.jupyter-widgets, .widget-slider').length,
     imageModels: imageModels,
     widgetImages: widgetImages(),
+    wideTables: [...article.querySelectorAll('.cell_output table')].map(t => ({
+      width: Math.round(t.getBoundingClientRect().width),
+      cell: Math.round(t.closest('div.cell').getBoundingClientRect().width),
+      header: (t.querySelector('tr') || t).innerText.replace(/\\s+/g, ' ').slice(0, 60)}))
+      .filter(t => t.width > t.cell + 1),
   }));
 });
 const wait = (tries) => ready() ? Promise.resolve(mathNodes.length && MathJax.startup.promise).then(finish)
@@ -103,6 +109,8 @@ def test_page(browser, page):
     if report["widgetViews"]:
         assert report["widgetsDrawn"] > 0, "widget views present but no widget was drawn"
     assert report["widgetImages"] >= report["imageModels"], f"widget images not drawn: {report}"
+    # the window is 1280 px wide: a results table wider than its cell would scroll and hide its last columns
+    assert not report["wideTables"], f"results tables wider than their cell at 1280 px: {report['wideTables']}"
     failed = [e["message"] for e in browser.get_log("browser")
               if e["level"] == "SEVERE" and ("ERR_FILE_NOT_FOUND" in e["message"] or "Failed to load" in e["message"])]
     assert not failed, f"resources that failed to load: {failed}"

@@ -166,8 +166,8 @@ def summarize(records: list[dict]) -> dict[tuple[str, str], dict]:
 
 
 def format_cell(entry: dict | None, metric: str) -> str:
-    """'1.12e-02 ± 3.0e-03', 'failed (3/3)', or '—' when nothing ran; '(2 of 3 seeds)' follows a value that
-    only some of the finished seeds recorded."""
+    """'1.12e-02 ± 3.0e-03' (a no-break space after ±, so that a narrow column wraps before it), 'failed (3/3)',
+    or '—' when nothing ran; '(2 of 3 seeds)' follows a value that only some of the finished seeds recorded."""
     if entry is None:
         return "—"
     if metric not in entry["metrics"]:
@@ -175,7 +175,7 @@ def format_cell(entry: dict | None, metric: str) -> str:
     mean, std = entry["metrics"][metric]
     finished = len(entry["seeds"])
     recorded = entry.get("counts", {}).get(metric, finished)
-    cell = f"{mean:.2e} ± {std:.1e}" if recorded > 1 and std is not None else f"{mean:.2e}"
+    cell = f"{mean:.2e} ±\u00a0{std:.1e}" if recorded > 1 and std is not None else f"{mean:.2e}"
     if recorded < finished:
         cell += f" ({recorded} of {finished} seeds)"
     if entry["failed"]:
