@@ -87,6 +87,8 @@ HNN_CONFIGS = {
     "alternating-all": dict(batch_systems=None),
     "alternating-minibatches": dict(batch_systems=2, batch_samples=25, inner_steps=2, outer_steps=2),
     "simultaneous-minibatches": dict(simultaneous=True, batch_systems=2, batch_samples=25),
+    "simultaneous-minibatches-dense": dict(simultaneous=True, batch_systems=2, batch_samples=25,
+                                           latent_updates="dense"),
 }
 
 

@@ -346,3 +346,28 @@ def test_anil_heads_and_hypernetworks_come_from_the_model_structure_not_from_nam
     model = Renamed()
     assert {id(p) for p in _hypernet_parameters(model)} == {id(p) for p in model.inner.hypernet.parameters()}
     assert _hypernet_parameters(torch.nn.Linear(2, 2)) == []
+
+
+@pytest.mark.parametrize("updates", ["sparse", "dense"])
+def test_a_code_step_moves_only_the_batch_and_sparse_leaves_the_others_moments_alone(updates):
+    from spmeta.meta.autodecode import AutoDecodeConfig, latent_lookup, latent_optimiser, latent_step
+
+    config = AutoDecodeConfig(latent_updates=updates)
+    codes = torch.nn.Parameter(torch.randn(6, 3, dtype=torch.float64))
+    optimiser = latent_optimiser(codes, config)
+    moments = []
+    for batch in (torch.tensor([0, 1]), torch.tensor([2, 3])):
+        before = codes.detach().clone()
+        optimiser.zero_grad()
+        (latent_lookup(codes, batch, config) - 1).pow(2).sum().backward()
+        assert codes.grad.is_sparse == (updates == "sparse")
+        latent_step(optimiser, codes, batch, config)
+        moved = (codes.detach() != before).any(-1)
+        assert moved.tolist() == [i in batch for i in range(6)], moved  # the batch's codes, and only they
+        moments.append(optimiser.state[codes]["exp_avg"].clone())
+    # codes 0 and 1 sat out the second step: sparse, their first moments are as the first step left them;
+    # dense, Adam decayed them by β₁ although their codes were put back
+    first, second = moments
+    decay = 1.0 if updates == "sparse" else 0.9
+    torch.testing.assert_close(second[:2], decay * first[:2])
+    assert first[:2].abs().min() > 0 and second[4:].abs().max() == 0

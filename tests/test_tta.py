@@ -39,6 +39,15 @@ def test_recipes_refuse_unknown_settings():
         recipes.Recipe("bad", generic_network={"friction": 3.0})
 
 
+def test_every_recipe_keeps_the_dense_code_updates_its_files_ran():
+    from spmeta.meta.autodecode import AutoDecodeConfig
+
+    assert AutoDecodeConfig().latent_updates == "sparse"  # the library's default changed after them
+    for name in recipes.RECIPES:
+        for family in ("mass_spring", "gas_containers"):
+            assert recipes.method_settings("rank_one", family, name)["latent_updates"] == "dense", (name, family)
+
+
 def test_a_recipe_can_fix_the_generic_network_of_every_method():
     nms = recipes.Recipe("nms", generic_network={"construction": "nms"})
     for method in ("rank_one", "maml", "scratch"):

@@ -32,7 +32,8 @@ from ..training import OPTIMISERS, check_finite_loss, checkpoint_due, squared_er
 
 Tensor = torch.Tensor
 
-__all__ = ["AutoDecodeConfig", "LatentTable", "meta_train", "adapt", "system_losses"]
+__all__ = ["AutoDecodeConfig", "LatentTable", "meta_train", "adapt", "system_losses", "latent_lookup",
+           "latent_optimiser", "latent_step"]
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,8 @@ class AutoDecodeConfig:
     ``scripts/tune_autodecode.py``, ``results/tuning/``): batches of 10 systems, a cosine schedule and
     λ_φ = 1e-4 each lowered the validation errors at equal wall time. 2000 epochs on 70 systems × 300
     samples take about 6 minutes on 2 CPU cores (the reference path; less with the compiled fast path,
-    chapter 14). The rest are the digest's starting values. ``batch_samples`` is off by default. These defaults
-    are the v1 grid's recipe; the grid now trains with recipe ``r2`` (:mod:`spmeta.bench.recipes`:
+    chapter 14). The rest are the digest's starting values. ``batch_samples`` is off by default. These defaults,
+    with ``latent_updates="dense"``, are the v1 grid's recipe; the grid now trains with recipe ``r2`` (:mod:`spmeta.bench.recipes`:
     ``simultaneous=True, batch_samples=50, lr_base=2e-3``), which reached the same validation error in about a
     tenth of the CPU time (chapter 14).
     """
@@ -63,6 +64,10 @@ class AutoDecodeConfig:
     batch_samples: int | None = None  # samples per system and step, drawn afresh; None: all of them
     lr_schedule: str = "cosine"  # or "constant"; "cosine" decays Θ's learning rate to zero over the epochs
     grad_clip: float | None = None  # clip the norm of Θ's gradient at each step to this (None: no clipping)
+    # the codes' Adam: "sparse" (SparseAdam: a step moves only the batch's codes and their moments, as in
+    # DeepSDF) or "dense" (Adam on the whole table, the other rows restored: their moments still decay; what the
+    # grid's recipes v1 to r3 ran)
+    latent_updates: str = "sparse"
     adapt_steps: int = 100
     lr_adapt: float = 1e-2
     adapt_optimiser: str = "adam"  # of the codes at test time: "adam" or "sgd"
@@ -82,6 +87,7 @@ class AutoDecodeConfig:
         for name in ("lambda_z", "lambda_phi", "lambda_orth"):
             check_positive(getattr(self, name), name, allow_zero=True)
         for name, valid in (("compile", ("auto", "on", "off")), ("lr_schedule", ("constant", "cosine")),
+                            ("latent_updates", ("sparse", "dense")),
                             ("init", ("mean", "zero")), ("adapt_optimiser", OPTIMISERS)):
             check_choice(getattr(self, name), name, valid)
 
@@ -105,6 +111,37 @@ class LatentTable(nn.Module):
     def mean(self) -> Tensor:
         """z_avg: (d_z,)."""
         return self.codes.detach().mean(0)
+
+
+def latent_lookup(codes: Tensor, index: Tensor, config: AutoDecodeConfig) -> Tensor:
+    """``codes[index]``, whose gradient is sparse (only the looked-up rows) under ``latent_updates="sparse"``.
+    codes: (R, d_z), index: (...) -> (..., d_z)."""
+    if config.latent_updates == "sparse":
+        return torch.nn.functional.embedding(index, codes, sparse=True)
+    return codes[index]
+
+
+def latent_optimiser(codes: nn.Parameter, config: AutoDecodeConfig) -> torch.optim.Optimizer:
+    """The codes' optimiser: SparseAdam (``latent_updates="sparse"``) or Adam, at ``lr_latent``."""
+    kind = torch.optim.SparseAdam if config.latent_updates == "sparse" else torch.optim.Adam
+    return kind([codes], lr=config.lr_latent)
+
+
+def latent_step(optimiser: torch.optim.Optimizer, codes: nn.Parameter, index: Tensor,
+                config: AutoDecodeConfig) -> None:
+    """One step of the codes in ``index`` (looked up with :func:`latent_lookup`); every other code keeps its
+    value. Sparse, the others' Adam moments are untouched too; dense, Adam steps the whole table and the other
+    rows are put back. codes: (R, d_z), index: (...)."""
+    if config.latent_updates == "sparse":
+        optimiser.step()
+        return
+    visited = torch.zeros(codes.shape[0], dtype=torch.bool, device=codes.device)
+    visited[index.reshape(-1)] = True
+    before = None if visited.all() else codes.detach().clone()
+    optimiser.step()
+    if before is not None:
+        with torch.no_grad():
+            codes[~visited] = before[~visited]
 
 
 def _modulated_networks(model: nn.Module) -> list[ModulatedMLP]:
@@ -220,25 +257,19 @@ def meta_train(model: nn.Module, train: Samples, config: AutoDecodeConfig = Auto
         raise ValueError(f"the latent table has {latents.codes.shape[0]} codes for {train.n_systems} systems")
     base_params = list(model.parameters())
     opt_base = torch.optim.Adam(base_params, lr=config.lr_base)
-    opt_latent = torch.optim.Adam(latents.parameters(), lr=config.lr_latent)
+    opt_latent = latent_optimiser(latents.codes, config)
     history: list[float] = []
 
     def data_loss(batch: Tensor, samples: Tensor) -> Tensor:
         part = train[batch]
         return losses(model, Samples(part.x[:, samples], part.xdot[:, samples], part.mu),
-                      latents.codes[batch]).mean()
+                      latent_lookup(latents.codes, batch, config)).mean()
 
     def latent_penalty(batch: Tensor) -> Tensor:  # acts on the codes only
-        return config.lambda_z * latents.codes[batch].pow(2).sum(-1).mean()
+        return config.lambda_z * latent_lookup(latents.codes, batch, config).pow(2).sum(-1).mean()
 
-    def latent_step(batch: Tensor) -> None:  # Adam on the batch's codes; the others keep their values
-        before = latents.codes.detach().clone()
-        opt_latent.step()
-        if len(batch) < train.n_systems:
-            keep = torch.ones(train.n_systems, dtype=torch.bool, device=before.device)
-            keep[batch] = False
-            with torch.no_grad():
-                latents.codes[keep] = before[keep]
+    def step_codes(batch: Tensor) -> None:  # the batch's codes; the others keep their values
+        latent_step(opt_latent, latents.codes, batch, config)
 
     def clip(params: list[nn.Parameter]) -> None:
         if config.grad_clip is not None:
@@ -275,7 +306,7 @@ def meta_train(model: nn.Module, train: Samples, config: AutoDecodeConfig = Auto
             order = torch.randperm(train.n_systems, generator=gen) if batch_size < train.n_systems \
                 else torch.arange(train.n_systems)
             epoch_loss = 0.0
-            for batch in order.split(batch_size):
+            for batch in order.to(param.device).split(batch_size):
                 samples = torch.randperm(train.n_samples, generator=gen)[:n_drawn] \
                     if n_drawn < train.n_samples else slice(None)
                 if config.simultaneous:
@@ -283,7 +314,7 @@ def meta_train(model: nn.Module, train: Samples, config: AutoDecodeConfig = Auto
                     opt_base.zero_grad(set_to_none=True)
                     opt_latent.zero_grad(set_to_none=True)
                     (data + latent_penalty(batch) + base_penalty(model, config)).backward()
-                    latent_step(batch)
+                    step_codes(batch)
                     clip(base_params)
                     opt_base.step()
                 else:
@@ -291,7 +322,7 @@ def meta_train(model: nn.Module, train: Samples, config: AutoDecodeConfig = Auto
                         (grad,) = torch.autograd.grad(data_loss(batch, samples) + latent_penalty(batch),
                                                       latents.codes)
                         latents.codes.grad = grad
-                        latent_step(batch)
+                        step_codes(batch)
                     for _ in range(config.outer_steps):
                         data = data_loss(batch, samples)
                         grads = torch.autograd.grad(data + base_penalty(model, config), base_params, allow_unused=True)

@@ -7,7 +7,8 @@ buffers, (S, ...) each (``torch.func.stack_module_state``), and evaluates every 
 ``torch.func.vmap`` over ``torch.func.functional_call`` on one template network (on the meta device, as in
 torch.func's "model ensembling"). The members' parameters are disjoint, so one backward pass of the sum of
 their losses gives each member its own gradients; one Adam over the stacked tensors equals S separate Adams
-(Adam is elementwise), and the codes are one (S, K, d_z) tensor.
+(Adam is elementwise), and the codes are one (S·K, d_z) table, member s's system k at row s·K + k, whose Adam or
+SparseAdam (``latent_updates``) acts row by row too.
 
 Each member keeps everything of its own: initial weights, training data x, xdot: (K, N, n) (equal shapes
 across members), its seed, hence its initial codes and its own random draws (the order of the systems each
@@ -40,7 +41,8 @@ from .._progress import tqdm
 from ..data import Samples
 from ..models.fields import explicit_gradient_supported
 from ..training import check_finite_loss
-from .autodecode import AutoDecodeConfig, LatentTable, base_penalty, system_losses
+from .autodecode import (AutoDecodeConfig, LatentTable, base_penalty, latent_lookup, latent_optimiser, latent_step,
+                         system_losses)
 
 if TYPE_CHECKING:
     from ..data import Trajectories
@@ -186,7 +188,8 @@ def meta_train_batched(models: Sequence[nn.Module], trains: Sequence[Samples], c
     xdot_all = torch.stack([train.xdot.to(param) for train in trains])
     n_systems, n_samples = x_all.shape[1], x_all.shape[2]
     tables = [LatentTable(n_systems, latent_dim, seed=seed).to(device, dtype) for seed in seeds]
-    codes = nn.Parameter(torch.stack([table.codes.detach() for table in tables]))  # (S, K, d_z)
+    # the members' codes as one table, member s's system k at row s·K + k: (S·K, d_z)
+    codes = nn.Parameter(torch.cat([table.codes.detach() for table in tables]))
 
     params, buffers = stack_module_state(models)  # (S, ...) each; the params are new leaves
     trainable = [p for p in params.values() if p.requires_grad]  # meta_train's Adam: model.parameters()
@@ -200,7 +203,7 @@ def meta_train_batched(models: Sequence[nn.Module], trains: Sequence[Samples], c
 
     def losses(x: Tensor, xdot: Tensor, batch: Tensor, penalty: bool):
         """Every member's mean loss on its batch, (S,) (and Θ's penalty, (S,)); z: (S, B, d_z)."""
-        z = codes[rows, batch]
+        z = latent_lookup(codes, rows * n_systems + batch, config)  # (S, B, d_z)
 
         def one(p: dict, b: dict, x: Tensor, xdot: Tensor, z: Tensor):
             return functional_call(member, (p, b), (x, xdot, z), {"penalty": penalty})
@@ -209,18 +212,11 @@ def meta_train_batched(models: Sequence[nn.Module], trains: Sequence[Samples], c
     def latent_penalty(z: Tensor) -> Tensor:  # (S,); acts on the codes only
         return config.lambda_z * z.pow(2).sum(-1).mean(-1)
 
-    def latent_step(batch: Tensor) -> None:  # Adam on the batches' codes; the others keep their values
-        partial = batch.shape[1] < n_systems
-        before = codes.detach().clone() if partial else None
-        opt_latent.step()
-        if partial:
-            keep = torch.ones(S, n_systems, dtype=torch.bool, device=device)
-            keep[rows, batch] = False
-            with torch.no_grad():
-                codes[keep] = before[keep]
+    def step_codes(batch: Tensor) -> None:  # the batches' codes; the others keep their values
+        latent_step(opt_latent, codes, rows * n_systems + batch, config)
 
     opt_base = torch.optim.Adam(trainable, lr=config.lr_base)
-    opt_latent = torch.optim.Adam([codes], lr=config.lr_latent)
+    opt_latent = latent_optimiser(codes, config)
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(opt_base, config.epochs)
                  if config.lr_schedule == "cosine" else None)
     gens = [torch.Generator().manual_seed(seed) for seed in seeds]
@@ -248,13 +244,13 @@ def meta_train_batched(models: Sequence[nn.Module], trains: Sequence[Samples], c
                     opt_base.zero_grad(set_to_none=True)
                     opt_latent.zero_grad(set_to_none=True)
                     (data + latent_penalty(z) + base).sum().backward()
-                    latent_step(batch)
+                    step_codes(batch)
                     opt_base.step()
                 else:
                     for _ in range(config.inner_steps):
                         data, z = losses(x, xdot, batch, False)
                         (codes.grad,) = torch.autograd.grad((data + latent_penalty(z)).sum(), codes)
-                        latent_step(batch)
+                        step_codes(batch)
                     for _ in range(config.outer_steps):
                         (data, base), _ = losses(x, xdot, batch, True)
                         grads = torch.autograd.grad((data + base).sum(), trainable, allow_unused=True)
@@ -276,7 +272,7 @@ def meta_train_batched(models: Sequence[nn.Module], trains: Sequence[Samples], c
             for s, (model, table) in enumerate(zip(models, tables)):
                 for name, p in model.named_parameters():
                     p.copy_(params[name][s])
-                table.codes.copy_(codes[s])
+                table.codes.copy_(codes[s * n_systems:(s + 1) * n_systems])
     return list(zip(tables, histories))
 
 
