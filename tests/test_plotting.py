@@ -44,3 +44,15 @@ def test_phase_portraits_and_energy_plot():
     assert ax.get_yscale() == "log" and ax.get_xscale() == "log"
     assert list(line.get_ydata()) == pytest.approx([1e-3, 1e-3, 2e-3])  # running maximum, first sample dropped
     plt.close(fig)
+
+
+def test_seed_dots_show_every_seed_the_mean_and_the_papers_values():
+    fig, ax = plt.subplots()
+    plotting.plot_seed_dots(ax, {"rank_one": [0.01, 0.02, 0.03], "maml": [0.5, float("nan")], "anil": []},
+                            paper={"rank_one": [0.049, 0.02]}, failed=["anil"])
+    sizes = [len(c.get_offsets()) for c in ax.collections]  # rank_one's seeds, its two stars, maml's finite seed
+    assert sizes == [3, 1, 1, 1], sizes
+    assert ax.get_lines()[0].get_ydata()[0] == pytest.approx(0.02)  # the mean bar
+    assert [t.get_text() for t in ax.texts] == ["failed"] and ax.get_yscale() == "log"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["rank_one", "maml", "anil"]
+    plt.close(fig)

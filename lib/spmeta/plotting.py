@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 __all__ = ["OKABE_ITO", "METHOD_COLORS", "METHOD_STYLES", "use_book_style", "method_style", "phase_portrait",
-           "phase_portraits", "plot_trajectories", "plot_energy_error"]
+           "phase_portraits", "plot_trajectories", "plot_energy_error", "plot_tta_curves", "plot_seed_dots"]
 
 #: The Okabe–Ito colour-blind-safe palette (yellow left out: too pale for lines on white).
 OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky_blue": "#56B4E9", "green": "#009E73",
@@ -182,4 +182,27 @@ def plot_tta_curves(ax, curves: Sequence[dict], label: Callable[[dict], str] = l
         if points:
             ax.plot(*zip(*points), "--" if c["recipe"] == "v1" else "-", marker=".", color=color(c), label=label(c))
     ax.set(xscale="log", yscale="log", xlabel="CPU seconds" if x == "cpu_s" else x)
+    return ax
+
+
+def plot_seed_dots(ax, values: dict[str, Sequence[float]], paper: dict[str, Sequence[float]] | None = None,
+                   failed: Sequence[str] = ()):
+    """One column per method (in ``values``' order): each seed a dot, the mean a bar, the paper's values stars,
+    on a log scale. values: method -> its seeds' errors; paper: method -> the reported values (one per version);
+    failed: methods whose runs failed, marked "failed" at the top. Every method keeps its book colour."""
+    methods = list(values)
+    for i, method in enumerate(methods):
+        color = METHOD_COLORS.get(method, "0.3")
+        seeds = [v for v in values[method] if np.isfinite(v)]
+        if seeds:
+            offsets = np.linspace(-0.15, 0.15, len(seeds)) if len(seeds) > 1 else [0.0]
+            ax.scatter(i + np.asarray(offsets), seeds, s=14, color=color, alpha=0.8, zorder=3)
+            ax.plot([i - 0.25, i + 0.25], [np.mean(seeds)] * 2, color=color, lw=2, zorder=3)
+        for value in (paper or {}).get(method, ()):
+            ax.scatter([i], [value], marker="*", s=90, color="none", edgecolors="black", zorder=4)
+        if method in failed:
+            ax.annotate("failed", (i, 1), xycoords=("data", "axes fraction"), ha="center", va="top", fontsize=7,
+                        rotation=90)
+    ax.set_xticks(range(len(methods)), methods, rotation=60, ha="right", fontsize=8)
+    ax.set(yscale="log", xlim=(-0.6, len(methods) - 0.4))
     return ax
