@@ -51,7 +51,7 @@ def hnn(seed: int, **kwargs) -> HNN:
 
 def generic(seed: int, states: torch.Tensor) -> GenericNet:
     torch.manual_seed(seed)
-    net = GenericNet(3, width=16, depth=2, modulation="svd", latent_dim=3, modulation_rank=2, operator_width=8)
+    net = GenericNet(3, width=16, depth=2, modulation="svd", latent_dim=3, rank=2, operator_width=8)
     return net.double().standardise(states)  # each member its own standardisation (a stacked buffer)
 
 

@@ -69,7 +69,7 @@ def test_modulated_hnn_fast_path_matches_reference(modulation):
 def test_modulated_generic_fast_path_matches_reference(modulation):
     states = 3 * torch.randn(50, 3) + torch.tensor([0.0, 1.0, 2.0])  # a non-trivial standardisation
     fast, reference = pair(lambda: GenericNet(3, width=16, modulation=modulation, latent_dim=3,
-                                              modulation_rank=2 if modulation in RANKED else None
+                                              rank=2 if modulation in RANKED else None
                                               ).standardise(states))
     x, xdot, z = torch.randn(3, 20, 3).double(), torch.randn(3, 20, 3).double(), torch.randn(3, 3).double()
     torch.testing.assert_close(fast(x, z), reference(x, z), rtol=1e-10, atol=1e-12)

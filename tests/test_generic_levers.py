@@ -18,8 +18,8 @@ from test_models import _randomise
 
 
 def _model(construction, modulation, dim=3, seed=0, scale=1.0):
-    net = GenericNet(dim, width=12, depth=2, rank=2, operator_width=8, modulation=modulation, latent_dim=3,
-                     modulation_rank=2 if modulation in RANKED else None, construction=construction,
+    net = GenericNet(dim, width=12, depth=2, operator_rank=2, operator_width=8, modulation=modulation, latent_dim=3,
+                     rank=2 if modulation in RANKED else None, construction=construction,
                      modulate_operators=True)
     return _randomise(net, seed, scale)
 

@@ -20,10 +20,10 @@ modulations = st.sampled_from([None, *sorted(MODULATIONS)])
 
 
 def _model(dim, rank, modulation, latent_dim=3, **kwargs):
-    options = dict(width=16, depth=2, rank=rank, operator_width=8, construction="nms")
+    options = dict(width=16, depth=2, operator_rank=rank, operator_width=8, construction="nms")
     if modulation is not None:
         options |= dict(modulation=modulation, latent_dim=latent_dim,
-                        modulation_rank=2 if modulation in RANKED else None)
+                        rank=2 if modulation in RANKED else None)
     return GenericNet(dim, **options | kwargs)
 
 
@@ -134,7 +134,7 @@ def test_nms_stays_finite_and_generic_where_a_gradient_vanishes():
 def test_nms_parameter_count(dim, rank):
     """The operator networks have n(n−1)/2, n r and r(r+1)/2 outputs (the paper's A_tri, B, K)."""
     width, depth = 30, 2
-    model = GenericNet(dim, construction="nms", rank=rank, operator_width=width, operator_depth=depth,
+    model = GenericNet(dim, construction="nms", operator_rank=rank, operator_width=width, operator_depth=depth,
                        modulation="rank_one")
 
     def size(net):

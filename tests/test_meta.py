@@ -292,8 +292,12 @@ def test_settings_that_would_do_nothing_are_refused():
     for bad in (dict(latent_dim=-3), dict(rank=0)):
         with pytest.raises(ValueError):
             spmeta.MetaLearner("hnn", modulation="svd", **bad)
-    with pytest.raises(ValueError, match="rank"):
-        spmeta.models.GenericNet(3, rank=0)
+    with pytest.raises(ValueError, match="operator_rank"):
+        spmeta.models.GenericNet(3, operator_rank=0)
+    with pytest.raises(ValueError, match="no modulation; the operators' rank is operator_rank"):
+        spmeta.models.GenericNet(3, rank=2)  # the former meaning of rank: an error, never a silent change
+    with pytest.warns(DeprecationWarning, match="modulation_rank"):
+        assert spmeta.models.GenericNet(3, modulation="svd", modulation_rank=3).energy_net.modulations[0].rank == 3
     # settings that do not apply to what was asked for
     for name in ("shift", "film", "full_weight", "rank_one"):
         with pytest.raises(ValueError, match=f"'{name}' modulation has no rank"):

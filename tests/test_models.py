@@ -47,7 +47,7 @@ def test_hnn_conserves_its_energy_and_volume(dim, shape, seed, scale):
 @given(dim=st.integers(2, 5), rank=st.integers(1, 4), shape=batch_shapes, seed=seeds, scale=scales,
        construction=st.sampled_from(sorted(CONSTRUCTIONS)))
 def test_generic_net_structure(dim, rank, shape, seed, scale, construction):
-    model = _randomise(GenericNet(dim, width=16, depth=2, rank=rank, operator_width=8, construction=construction),
+    model = _randomise(GenericNet(dim, width=16, depth=2, operator_rank=rank, operator_width=8, construction=construction),
                        seed, scale)
     x = _states(shape, dim, seed)
     L, M = model.operators(x)
@@ -163,7 +163,7 @@ def test_generic_net_rejects_an_unknown_construction():
 @given(dim=st.integers(2, 5), rank=st.integers(1, 4), seed=seeds, scale=scales, bound=st.floats(0.1, 10.0),
        radius=st.floats(1.0, 1e6))
 def test_projection_field_is_bounded_however_far_from_the_data(dim, rank, seed, scale, bound, radius):
-    model = _randomise(GenericNet(dim, width=16, depth=2, rank=rank, operator_width=8, friction_bound=bound),
+    model = _randomise(GenericNet(dim, width=16, depth=2, operator_rank=rank, operator_width=8, friction_bound=bound),
                        seed, 3 * scale)
     x = radius * _states((50,), dim, seed)
     c = model._friction_factor(x)  # u = x: the standardisation is the identity until standardise()

@@ -161,7 +161,8 @@ def test_the_v1_recipe_is_what_the_v1_grid_ran():
     assert recipes.epochs("maml", "pendulum", scale, "v1") == 1000
     assert recipes.epochs("rank_one", "pendulum", scale, "v1") == scale.epochs
     assert recipes.method_settings("rank_one", "pendulum", "v1") == {"model": "hnn", "modulation": "rank_one",
-                                                                     "rank": 5}
+                                                                     "latent_updates": "dense"}
+    assert recipes.method_settings("svd", "pendulum", "v1")["rank"] == 5
     assert recipes.method_settings("svd", "gas_containers", "v1")["batch_samples"] == recipes.GENERIC_BATCH_SAMPLES
     with pytest.raises(ValueError, match="recipe"):
         recipes.method_settings("rank_one", "pendulum", "r0")

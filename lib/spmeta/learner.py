@@ -228,7 +228,7 @@ class MetaLearner:
             if self.model_name == "hnn":
                 net = HNN(family.dim, rank=self.rank, **mod, **self.net_kwargs)
             else:
-                net = GenericNet(family.state_dim, modulation_rank=self.rank, **mod, **self.net_kwargs)
+                net = GenericNet(family.state_dim, rank=self.rank, **mod, **self.net_kwargs)
         if self._standardisation is not None:  # the observed training states' (fit()), also for Scratch
             net.input_shift.copy_(self._standardisation[0])
             net.input_scale.copy_(self._standardisation[1])

@@ -61,6 +61,8 @@ See chapter 04 (book/04_generic_neural_networks.md).
 """
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
@@ -114,14 +116,16 @@ class GenericNet(nn.Module):
         dim: n, the length of the state.
         width, depth, activation: of the E and S networks, ``MLP(n, 1, width, depth, activation)``; the
             default activation is the construction's (:data:`CONSTRUCTIONS`).
-        modulation, latent_dim, modulation_rank: with a modulation name, the E and S networks are
+        modulation, latent_dim, rank: with a modulation name, the E and S networks are
             :class:`~spmeta.nn.modulated.ModulatedMLP` s and every call takes latent codes z: (K, d_z);
-            L and M are assembled after modulation, so the structure holds for every z.
+            L and M are assembled after modulation, so the structure holds for every z. ``rank`` is the
+            modulation's r (``multi_rank`` and ``svd``; default 5), as in :class:`~spmeta.models.HNN`.
         construction: ``"projection"``, ``"gfinn"`` or ``"nms"`` (see the module docstring).
         friction_bound: s, the bound on ‖C(x)‖_F (projection only): C = C̃ / √(1 + ‖C̃‖²_F / s²) for the
             network's output C̃.
-        rank: r, the columns of C (projection); the number of skew factors ξᵢ, ζᵢ and the size of A, D (gfinn);
-            the columns of B and the size of K (nms).
+        operator_rank: the operators' rank: the columns of C (projection); the number of skew factors ξᵢ, ζᵢ
+            and the size of A, D (gfinn); the columns of B and the size of K (nms).
+        modulation_rank: the former name of ``rank`` (deprecated).
         operator_width, operator_depth: of the operator networks: x ↦ C(x) (projection), x ↦ A(x), D(x)
             ∈ R^{r×r} (gfinn), or x ↦ A_tri(x), B(x), K(x) (nms; three networks).
         gradient: ``"autograd"`` (the reference) or ``"explicit"`` (for the fast path) for ∇E and ∇S; see
@@ -138,30 +142,40 @@ class GenericNet(nn.Module):
     See chapter 04 (book/04_generic_neural_networks.md).
     """
 
-    def __init__(self, dim: int, width: int = 100, depth: int = 3, activation=None, rank: int = 4,
+    def __init__(self, dim: int, width: int = 100, depth: int = 3, activation=None, operator_rank: int = 4,
                  operator_width: int = 30, operator_depth: int = 2, modulation: str | None = None,
-                 latent_dim: int = 10, modulation_rank: int | None = None, gradient: str = "autograd",
-                 construction: str = "projection", friction_bound: float = 3.0, modulate_operators: bool = False):
+                 latent_dim: int = 10, rank: int | None = None, gradient: str = "autograd",
+                 construction: str = "projection", friction_bound: float = 3.0, modulate_operators: bool = False,
+                 modulation_rank: int | None = None):
         super().__init__()
+        if modulation_rank is not None:
+            warnings.warn("GenericNet(modulation_rank=) is now rank=, the modulation's r as in HNN; the operators' "
+                          "rank is operator_rank", DeprecationWarning, stacklevel=2)
+            if rank is not None:
+                raise ValueError("pass rank only (modulation_rank is its deprecated name)")
+            rank = modulation_rank
+        if rank is not None and modulation is None:
+            raise ValueError(f"rank={rank} is a modulation's r (multi_rank, svd), and this GenericNet has no "
+                             "modulation; the operators' rank is operator_rank")
         self.gradient_mode = check_choice(gradient, "gradient mode", GRADIENT_MODES)
         self.construction = check_choice(construction, "construction", CONSTRUCTIONS)
         check_int(dim, "dim (the state length)", 2)
-        check_int(rank, "rank (of the operators' factors)")
+        check_int(operator_rank, "operator_rank (of the operators' factors)")
         check_positive(friction_bound, "friction_bound")
-        self.dim, self.rank, self.friction_bound = dim, rank, float(friction_bound)
+        self.dim, self.operator_rank, self.friction_bound = dim, operator_rank, float(friction_bound)
         activation = activation or CONSTRUCTIONS[construction]
         self.register_buffer("input_shift", torch.zeros(dim))
         self.register_buffer("input_scale", torch.ones(dim))
         if modulate_operators and modulation is None:
             raise ValueError("modulate_operators=True needs a modulation (the operators are conditioned on z)")
         self.modulate_operators = bool(modulate_operators)
-        self.energy_net = scalar_network(dim, width, depth, activation, modulation, latent_dim, modulation_rank)
-        self.entropy_net = scalar_network(dim, width, depth, activation, modulation, latent_dim, modulation_rank)
+        self.energy_net = scalar_network(dim, width, depth, activation, modulation, latent_dim, rank)
+        self.entropy_net = scalar_network(dim, width, depth, activation, modulation, latent_dim, rank)
 
         def operator_net(out_dim: int) -> nn.Module:
             if modulate_operators:
                 return ModulatedMLP(dim, out_dim, operator_width, operator_depth, activation, modulation, latent_dim,
-                                    modulation_rank)
+                                    rank)
             return MLP(dim, out_dim, operator_width, operator_depth, activation)
 
         if construction == "projection":
@@ -169,17 +183,17 @@ class GenericNet(nn.Module):
             if modulate_operators:  # z ↦ W z, the code's change of A (zero at initialisation)
                 self.poisson_code = nn.Linear(latent_dim, dim * dim, bias=False)
                 nn.init.zeros_(self.poisson_code.weight)
-            self.friction_net = operator_net(dim * rank)  # x ↦ C(x)
+            self.friction_net = operator_net(dim * operator_rank)  # x ↦ C(x)
             return
         if construction == "nms":  # x ↦ the entries of A_tri (strictly lower), B, and K (lower triangular)
             self.poisson_net = operator_net(dim * (dim - 1) // 2)
-            self.basis_net = operator_net(dim * rank)
-            self.friction_net = operator_net(rank * (rank + 1) // 2)
+            self.basis_net = operator_net(dim * operator_rank)
+            self.friction_net = operator_net(operator_rank * (operator_rank + 1) // 2)
             return
-        self.poisson_net = operator_net(rank * rank)
-        self.friction_net = operator_net(rank * rank)
-        self.xi = nn.Parameter(0.1 * torch.randn(rank, dim, dim))    # skew-symmetrised when used
-        self.zeta = nn.Parameter(0.1 * torch.randn(rank, dim, dim))
+        self.poisson_net = operator_net(operator_rank * operator_rank)
+        self.friction_net = operator_net(operator_rank * operator_rank)
+        self.xi = nn.Parameter(0.1 * torch.randn(operator_rank, dim, dim))    # skew-symmetrised when used
+        self.zeta = nn.Parameter(0.1 * torch.randn(operator_rank, dim, dim))
         for factor in (self.xi, self.zeta):  # einsum's backward hands these a transposed gradient layout
             factor.register_hook(torch.Tensor.contiguous)
 
@@ -246,7 +260,7 @@ class GenericNet(nn.Module):
         grad_e, grad_s = self._gradients(u, z)
         b_s = torch.einsum("...a,kab->...kb", grad_s, _skew(self.xi.to(u.dtype)))
         b_e = torch.einsum("...a,kab->...kb", grad_e, _skew(self.zeta.to(u.dtype)))
-        shape = (*u.shape[:-1], self.rank, self.rank)
+        shape = (*u.shape[:-1], self.operator_rank, self.operator_rank)
         sigma = _skew(self._operator(self.poisson_net, u, z).reshape(shape))
         d = self._operator(self.friction_net, u, z).reshape(shape)
         return grad_e, grad_s, b_s, b_e, sigma, d
@@ -255,13 +269,13 @@ class GenericNet(nn.Module):
         """At the standardised states u: A = A_tri − A_triᵀ: (..., n, n); B: (..., n, r); K: (..., r, r), lower
         triangular (nms)."""
         a = _skew(_triangular(self._operator(self.poisson_net, u, z), self.dim, -1))
-        b = self._operator(self.basis_net, u, z).unflatten(-1, (self.dim, self.rank))
-        return a, b, _triangular(self._operator(self.friction_net, u, z), self.rank, 0)
+        b = self._operator(self.basis_net, u, z).unflatten(-1, (self.dim, self.operator_rank))
+        return a, b, _triangular(self._operator(self.friction_net, u, z), self.operator_rank, 0)
 
     def _friction_factor(self, u: Tensor, z: Tensor | None = None) -> Tensor:
         """C of the projection construction at the standardised states u, (..., n, r), with ‖C‖_F < s =
         ``friction_bound``."""
-        raw = self._operator(self.friction_net, u, z).reshape(*u.shape[:-1], self.dim, self.rank)
+        raw = self._operator(self.friction_net, u, z).reshape(*u.shape[:-1], self.dim, self.operator_rank)
         return raw * torch.rsqrt(1 + raw.pow(2).sum((-2, -1), keepdim=True) / self.friction_bound**2)
 
     def operators(self, x: Tensor, z: Tensor | None = None) -> tuple[Tensor, Tensor]:

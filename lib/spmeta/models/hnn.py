@@ -49,6 +49,8 @@ class HNN(nn.Module):
         super().__init__()
         self.gradient_mode = check_choice(gradient, "gradient mode", GRADIENT_MODES)
         self.dim = check_int(dim, "dim (degrees of freedom)")
+        if rank is not None and modulation is None:
+            raise ValueError(f"rank={rank} is a modulation's r (multi_rank, svd), and this HNN has no modulation")
         self.hamiltonian_net = hamiltonian_net or scalar_network(2 * dim, width, depth, activation, modulation,
                                                                  latent_dim, rank)
         if gradient == "explicit" and not explicit_gradient_supported(self):
