@@ -98,10 +98,18 @@ def test_a_saved_learner_keeps_its_operator_modulation(tmp_path):
     torch.testing.assert_close(loaded.net(x, z), learner.net(x, z))
 
 
+def test_recipes_keep_the_inner_steps_their_files_ran():
+    for recipe, maml in (("v1", 3e-3), ("r2", 3e-3), ("r3", 3e-4)):
+        assert method_settings("maml", "gas_containers", recipe)["inner_lr"] == maml, recipe
+        assert method_settings("anil", "damped_oscillator", recipe)["inner_lr"] == 3e-3, recipe
+        assert "inner_lr" not in method_settings("maml", "pendulum", recipe)  # the config's default, 1e-2
+
+
 def test_generic_learners_get_the_generic_defaults_unless_told_otherwise():
     from spmeta.learner import GENERIC_DEFAULTS
 
-    assert MetaLearner("generic", method="maml").config.inner_lr == GENERIC_DEFAULTS["maml"]["inner_lr"] == 3e-3
+    assert MetaLearner("generic", method="maml").config.inner_lr == GENERIC_DEFAULTS["maml"]["inner_lr"] == 3e-4
+    assert MetaLearner("generic", method="anil").config.inner_lr == 3e-3
     assert MetaLearner("generic", method="reptile", inner_lr=0.05).config.inner_lr == 0.05
     assert MetaLearner("hnn", method="maml").config.inner_lr == 1e-2
     assert MetaLearner("generic", modulation="svd").config.batch_samples == 250

@@ -11,7 +11,8 @@ and a recipe never changes once results carry its name: a new one gets a new nam
 - ``r3``: ``r2`` on the Hamiltonian families (the same settings, so their r2 rows stand for it). On the GENERIC
   families the operator networks are modulated by the code too (``modulate_operators=True``) and the modulations
   train twice the scale's epochs: with only E and S modulated, meta-training plateaued on some seeds, and the
-  converging runs were still improving at the end of their budget (chapter 11, validation systems only).
+  converging runs were still improving at the end of their budget (chapter 11, validation systems only). MAML
+  and first-order MAML take inner steps of 3e-4 there (3e-3 in r2; ``results/tuning/*_maml*.json``).
 - ``r2``: the time-to-accuracy recipe (chapter 14), on every family: one backward pass for the codes and the
   weights (``simultaneous=True``), 50 samples of each system drawn afresh for each step (``batch_samples``), and
   Θ's learning rate 2e-3 (cosine schedule, the scale's epochs). It reached the v1 recipe's validation error in
@@ -42,9 +43,10 @@ __all__ = ["Recipe", "RECIPES", "NETWORK_SETTINGS",
            "RECIPE", "MAIN_GRID_RECIPES", "GENERIC_INNER_LR", "GENERIC_BATCH_SAMPLES", "method_settings",
            "grid_budget", "epochs", "check_recipe", "samples_per_system"]
 
-#: Inner-loop step of the gradient-based baselines on GENERIC families (the library's default for a GENERIC
-#: learner, :data:`~spmeta.learner.GENERIC_DEFAULTS`, written into the recipes so that they do not move with it).
-GENERIC_INNER_LR = GENERIC_DEFAULTS["maml"]["inner_lr"]
+#: Inner-loop step of the gradient-based baselines on GENERIC families under recipes v1, r1 and r2, and of ANIL
+#: and Reptile under r3 (written into the recipes, so that they do not move with the library's defaults,
+#: :data:`~spmeta.learner.GENERIC_DEFAULTS`; a recipe's ``generic_inner_lr`` overrides it per method).
+GENERIC_INNER_LR = 3e-3
 
 #: Samples per system in each auto-decoding step on the GENERIC families under ``v1`` and ``r1`` (the library's
 #: default, :data:`~spmeta.learner.GENERIC_DEFAULTS`; the Hamiltonian families use all of theirs, 300 to 450).
@@ -68,6 +70,8 @@ class Recipe:
             modulations only).
         epochs_factor: the modulations train ``epochs_factor × scale.epochs`` epochs.
         generic_epochs_factor: a further factor on the GENERIC families.
+        generic_inner_lr: the inner step of a gradient-based baseline on the GENERIC families, by method (the
+            others: :data:`GENERIC_INNER_LR`).
         baselines: ``"parity"`` (the modulations' budget, :func:`grid_budget`) or ``"v1"`` (the config's
             default outer updates).
     """
@@ -78,6 +82,7 @@ class Recipe:
     generic_network: dict = field(default_factory=dict)
     epochs_factor: float = 1.0
     generic_epochs_factor: float = 1.0
+    generic_inner_lr: dict = field(default_factory=dict)
     baselines: str = "parity"
 
     def __post_init__(self):
@@ -105,10 +110,12 @@ RECIPES: dict[str, Recipe] = {
     # chosen on validation systems by time to accuracy (scripts/tta_levers.py, results/tuning/tta_levers_*.json,
     # chapter 14): one backward for codes and weights, 50 fresh samples per system and step, a 2× larger step
     "r2": Recipe("r2", {"simultaneous": True, "batch_samples": 50, "lr_base": 2e-3, **_DENSE}),
-    # r2 on the Hamiltonian families; on the GENERIC ones the operators modulated too and twice the epochs
+    # r2 on the Hamiltonian families; on the GENERIC ones the operators modulated too, twice the epochs, and
+    # MAML's inner step chosen on the training and validation systems of both GENERIC families
     # (chapter 11, "Why some seeds stall": results/tuning/generic_*.json, validation systems only)
     "r3": Recipe("r3", {"simultaneous": True, "batch_samples": 50, "lr_base": 2e-3, **_DENSE},
-                 generic_network={"modulate_operators": True}, generic_epochs_factor=2.0),
+                 generic_network={"modulate_operators": True}, generic_epochs_factor=2.0,
+                 generic_inner_lr={"maml": 3e-4, "fomaml": 3e-4}),
 }
 #: The grid's default recipe.
 RECIPE = "r3"
@@ -149,7 +156,8 @@ def method_settings(method: str, family: str, recipe: str | Recipe = RECIPE) -> 
         return {"model": model, "modulation": method, **ranked, **network, **what.autodecode, **extra}
     network = {k: v for k, v in network.items() if k != "modulate_operators"}  # the baselines have no codes
     if model == "generic" and method in ("maml", "fomaml", "anil", "reptile"):
-        return {"model": model, "method": method, **network, "inner_lr": GENERIC_INNER_LR}
+        return {"model": model, "method": method, **network,
+                "inner_lr": what.generic_inner_lr.get(method, GENERIC_INNER_LR)}
     return {"model": model, "method": method, **network}
 
 
