@@ -32,6 +32,7 @@ import statistics
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -135,6 +136,14 @@ def fast_vs_reference(kind: str, train: Samples, repeats: int = 5) -> dict:
     compiles there). Returns the medians ``fast_ms``, ``reference_ms`` and ``speedup``."""
     runners = {name: _epoch_runner(kind, "rank_one", train, fast)[2]
                for name, fast in (("fast", True), ("reference", False))}
+    medians = _interleaved_medians(runners, repeats)
+    fast, ref = medians["fast"], medians["reference"]
+    return {"fast_ms": 1e3 * fast, "reference_ms": 1e3 * ref, "speedup": ref / fast}
+
+
+def _interleaved_medians(runners: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
+    """The median seconds of each runner over ``repeats`` rounds, the runners interleaved within each round
+    (so that a slow spell of the machine hits them alike), after one untimed warm-up call each."""
     for run in runners.values():
         run()
     times = {name: [] for name in runners}
@@ -143,8 +152,7 @@ def fast_vs_reference(kind: str, train: Samples, repeats: int = 5) -> dict:
             start = time.perf_counter()
             run()
             times[name].append(time.perf_counter() - start)
-    fast, ref = statistics.median(times["fast"]), statistics.median(times["reference"])
-    return {"fast_ms": 1e3 * fast, "reference_ms": 1e3 * ref, "speedup": ref / fast}
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def profile_paths(kind: str, train: Samples, rows: int = 12) -> dict:
@@ -197,16 +205,8 @@ def batched_vs_separate(kind: str, train: Samples, members: int = 4, repeats: in
             meta_train(net, data, config, latents=table, progress=False)
         sync()
 
-    runs = {"batched": batched, "separate": separate}
-    for run in runs.values():
-        run()
-    times = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    batched_s, separate_s = statistics.median(times["batched"]), statistics.median(times["separate"])
+    medians = _interleaved_medians({"batched": batched, "separate": separate}, repeats)
+    batched_s, separate_s = medians["batched"], medians["separate"]
     name = torch.cuda.get_device_name(device) if torch.device(device).type == "cuda" else "cpu"
     return {"device": name, "members": members, "batched_ms": 1e3 * batched_s, "separate_ms": 1e3 * separate_s,
             "speedup": separate_s / batched_s}
