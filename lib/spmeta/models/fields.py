@@ -4,28 +4,14 @@ See chapter 02 (book/02_hamiltonian_neural_networks.md).
 """
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 
 from .._checks import check_choice
+from ..autodiff import input_gradient
 
 Tensor = torch.Tensor
 
 __all__ = ["input_gradient", "scalar_gradient", "check_state", "GRADIENT_MODES"]
-
-
-def input_gradient(scalar: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
-    """∇ₓ of a scalar network, x: (..., n) -> (..., n).
-
-    The graph is kept (``create_graph``) whenever gradients are enabled, so a loss on the result trains the
-    network; under ``torch.no_grad()`` the gradient is still computed and returned detached.
-    """
-    create_graph = torch.is_grad_enabled()
-    with torch.enable_grad():
-        xg = x if x.requires_grad else x.detach().requires_grad_(True)
-        (grad,) = torch.autograd.grad(scalar(xg).sum(), xg, create_graph=create_graph)
-    return grad
 
 
 GRADIENT_MODES = ("explicit", "autograd")

@@ -12,6 +12,7 @@ from typing import Callable, Mapping
 
 import torch
 
+from ..autodiff import input_gradient
 from .family import Family
 
 Tensor = torch.Tensor
@@ -116,12 +117,10 @@ class GenericFamily(Family):
 
     def gradients(self, x: Tensor, mu: Tensor) -> tuple[Tensor, Tensor]:
         """(∇E, ∇S) by autograd, each (..., n). Works under no_grad."""
-        x, mu = self._broadcast(x, mu)
-        with torch.enable_grad():
-            xg = x.detach().requires_grad_(True)
-            (grad_e,) = torch.autograd.grad(self.energy(xg, mu.detach()).sum(), xg)
-            (grad_s,) = torch.autograd.grad(self.entropy(xg, mu.detach()).sum(), xg)
-        return grad_e, grad_s
+        x, mu = self._broadcast(x.detach(), mu.detach())
+        with torch.no_grad():  # the truth: computed by autograd, returned without a graph
+            return (input_gradient(lambda y: self.energy(y, mu), x),
+                    input_gradient(lambda y: self.entropy(y, mu), x))
 
     # -- dynamics ------------------------------------------------------------------------------------
     def generic_field(self, x: Tensor, mu: Tensor) -> Tensor:

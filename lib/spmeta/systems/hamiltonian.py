@@ -14,6 +14,7 @@ from typing import Callable, Mapping
 import torch
 
 from .._checks import check_int
+from ..autodiff import input_gradient
 from .family import Family
 
 Tensor = torch.Tensor
@@ -80,11 +81,9 @@ class HamiltonianFamily(Family):
 
     def vector_field(self, x: Tensor, mu: Tensor) -> Tensor:
         """ẋ = J∇ₓH(x, μ) by autograd. x: (..., 2d), mu: (..., n_mu)  ->  (..., 2d). Works under no_grad."""
-        x, mu = self._broadcast(x, mu)
-        with torch.enable_grad():
-            xg = x.detach().requires_grad_(True)
-            (grad,) = torch.autograd.grad(self.energy(xg, mu.detach()).sum(), xg)
-        return symplectic_gradient(grad)
+        x, mu = self._broadcast(x.detach(), mu.detach())
+        with torch.no_grad():  # the truth: computed by autograd, returned without a graph
+            return symplectic_gradient(input_gradient(lambda y: self.energy(y, mu), x))
 
 
 # ---------------------------------------------------------------------------------------------------------
