@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from ._checks import check_choice
 
-__all__ = ["Scale", "SCALES", "get_scale", "set_scale", "is_quick"]
+__all__ = ["Scale", "SCALES", "PROTOCOL_SHOTS", "get_scale", "set_scale", "is_quick"]
 
 
 @dataclass(frozen=True)
@@ -56,13 +56,16 @@ class Scale:
     shots: tuple[int, ...]
 
 
+#: The protocol's shots sweep, in (x, ẋ) samples (the book and paper scales run all of it).
+PROTOCOL_SHOTS = (1, 5, 10, 30, 100, 300)
+
 SCALES: dict[str, Scale] = {
     "quick": Scale("quick", n_train=8, n_test=3, n_val=2, n_traj=10, epochs=60, fit_steps=1000, adapt_steps=30,
                    grid=12, n_portraits=3, long_periods=60, shots=(1, 10, 100)),
     "book": Scale("book", n_train=30, n_test=5, n_val=5, n_traj=10, epochs=1000, fit_steps=3000, adapt_steps=100,
-                  grid=20, n_portraits=4, long_periods=300, shots=(1, 5, 10, 30, 100, 300)),
+                  grid=20, n_portraits=4, long_periods=300, shots=PROTOCOL_SHOTS),
     "paper": Scale("paper", n_train=70, n_test=10, n_val=10, n_traj=10, epochs=2000, fit_steps=5000, adapt_steps=100,
-                   grid=20, n_portraits=4, long_periods=1000, shots=(1, 5, 10, 30, 100, 300)),
+                   grid=20, n_portraits=4, long_periods=1000, shots=PROTOCOL_SHOTS),
 }
 
 _override: str | None = None

@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import plotting
+from ..config import PROTOCOL_SHOTS
 from ..systems import get_family
 from .grid import METHODS
 from .table import METRICS, load_results, summarize
@@ -24,7 +25,7 @@ __all__ = ["SHOTS", "LATENT_DIMS", "variant_summary", "has_results", "shots_vari
            "ood_comparison", "ood_table", "latent_figure"]
 
 #: The protocol's shots sweep, in (x, ẋ) samples, and the latent-dimension ablation (10 is the main grid).
-SHOTS = (1, 5, 10, 30, 100, 300)
+SHOTS = PROTOCOL_SHOTS
 LATENT_DIMS = (2, 5, 10, 20)
 
 
