@@ -14,8 +14,8 @@ Two choices make this form train and roll out well (chapter 04):
 
 - A constant A: with a state-dependent A(x) the product A(x)∇E is unchanged when A and E flip sign together
   on a region, and gradient descent gets stuck with seams between such regions where the field collapses.
-- A bounded C: the gradients of GELU networks are bounded, so with a constant A and ‖C‖_F < s the whole field
-  is bounded, ‖ẋ‖ ≤ ‖A‖‖∇E‖ + s²‖∇S‖, and no rollout can blow up in finite time. An unbounded C(x) grows
+- A bounded C: the gradients of GELU networks are bounded, so with a constant A and ‖C‖_F < κ the whole field
+  is bounded, ‖ẋ‖ ≤ ‖A‖‖∇E‖ + κ²‖∇S‖, and no rollout can blow up in finite time. An unbounded C(x) grows
   linearly away from the data, the friction term M∇S quadratically, and rollouts of briefly trained models
   (Scratch) diverged.
 
@@ -121,7 +121,7 @@ class GenericNet(nn.Module):
             L and M are assembled after modulation, so the structure holds for every z. ``rank`` is the
             modulation's r (``multi_rank`` and ``svd``; default 5), as in :class:`~spmeta.models.HNN`.
         construction: ``"projection"``, ``"gfinn"`` or ``"nms"`` (see the module docstring).
-        friction_bound: s, the bound on ‖C(x)‖_F (projection only): C = C̃ / √(1 + ‖C̃‖²_F / s²) for the
+        friction_bound: κ, the bound on ‖C(x)‖_F (projection only): C = C̃ / √(1 + ‖C̃‖²_F / κ²) for the
             network's output C̃.
         operator_rank: the operators' rank: the columns of C (projection); the number of skew factors ξᵢ, ζᵢ
             and the size of A, D (gfinn); the columns of B and the size of K (nms).
