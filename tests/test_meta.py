@@ -310,6 +310,15 @@ def test_settings_that_would_do_nothing_are_refused():
     with pytest.raises(ValueError, match="RankOne has rank 1"):
         spmeta.nn.modulation.RankOne(3, 4, rank=2)
     assert spmeta.MetaLearner("hnn", modulation="svd").rank == 5 and spmeta.MetaLearner("hnn", modulation="film").rank is None
+    # sizes that would do nothing, or something else than asked
+    model = spmeta.models.HNN(1, width=8, depth=1)
+    for bad in (dict(batch_size=0), dict(steps=0), dict(steps=2.5)):
+        with pytest.raises(ValueError, match="batch_size|steps"):
+            spmeta.training.fit_vector_field(model, torch.zeros(5, 2), torch.zeros(5, 2), **{"steps": 1} | bad,
+                                             progress=False)
+    for substeps in (0, 1.5):
+        with pytest.raises(ValueError, match="substeps"):
+            spmeta.integrators.rollout(model, torch.zeros(1, 2), torch.linspace(0, 1, 3), substeps=substeps)
     # the explicit input gradient never falls back to autograd without a word
     custom = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
     with pytest.raises(ValueError, match="explicit"):

@@ -12,7 +12,7 @@ from typing import Callable
 
 import torch
 
-from ._checks import check_choice
+from ._checks import check_choice, check_int
 
 Tensor = torch.Tensor
 VectorField = Callable[[Tensor], Tensor]
@@ -71,8 +71,7 @@ def rollout(f: VectorField, x0: Tensor, t: Tensor, method: str = "rk4", substeps
     check_choice(method, "integrator", sorted(METHODS))
     if method == "leapfrog" and x0.shape[-1] % 2:
         raise ValueError(f"leapfrog needs a state (q, p) of even length; got {x0.shape[-1]}")
-    if substeps < 1:
-        raise ValueError(f"substeps must be >= 1; got {substeps}")
+    check_int(substeps, "substeps")
     _check_finite(x0)
     step, states, x = METHODS[method], [x0], x0
     for dt in torch.diff(torch.as_tensor(t)).tolist():

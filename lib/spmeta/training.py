@@ -12,7 +12,7 @@ import math
 import torch
 from torch import nn
 
-from ._checks import check_choice
+from ._checks import check_choice, check_int
 from ._progress import tqdm
 
 Tensor = torch.Tensor
@@ -82,8 +82,9 @@ def fit_vector_field(model: nn.Module, x: Tensor, xdot: Tensor, steps: int, lr: 
                          f"and {tuple(xdot.shape)}")
     if not (torch.isfinite(x).all() and torch.isfinite(xdot).all()):
         raise ValueError("training data contain NaN or inf")
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1; got {steps}")
+    check_int(steps, "steps")
+    if batch_size is not None:
+        check_int(batch_size, "batch_size (or None for all samples)")
     check_choice(optimiser, "optimiser", sorted(OPTIMISERS))
     n_samples = x.shape[-2]
     optimiser = OPTIMISERS[optimiser]([p for p in model.parameters() if p.requires_grad], lr=lr,
