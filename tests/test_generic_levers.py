@@ -65,7 +65,7 @@ def test_the_code_reaches_the_operators(construction):
 
 def test_projection_code_change_of_a_starts_at_zero():
     net = GenericNet(3, modulation="rank_one", latent_dim=4, modulate_operators=True)
-    assert torch.count_nonzero(net.poisson_code.weight) == 0
+    assert torch.count_nonzero(net.skew_factor_code.weight) == 0
 
 
 def test_bad_uses_of_modulate_operators_are_refused():
@@ -182,4 +182,13 @@ def test_generic_geometry_is_one_for_the_true_gradients_and_sees_a_rotated_entro
     assert exact["cos_s"] == pytest.approx(1) and exact["cos_e"] == pytest.approx(1)
     assert exact["entropy_scale_spread"] == pytest.approx(1)
     assert generic_geometry(SimpleNamespace(net=Truth(True), latents=codes), data)["cos_s"] == pytest.approx(0)
+
+
+def test_checkpoints_from_before_the_rename_of_a_load():
+    net = GenericNet(3, modulation="shift", latent_dim=2, modulate_operators=True)
+    old = {k.replace("skew_factor", "poisson"): v for k, v in net.state_dict().items()}  # A was "poisson"
+    assert "poisson" in old and "poisson_code.weight" in old
+    fresh = GenericNet(3, modulation="shift", latent_dim=2, modulate_operators=True)
+    fresh.load_state_dict(old)
+    assert torch.equal(fresh.skew_factor, net.skew_factor)
 

@@ -169,7 +169,7 @@ def test_projection_field_is_bounded_however_far_from_the_data(dim, rank, seed, 
     c = model._friction_factor(x)  # u = x: the standardisation is the identity until standardise()
     assert c.pow(2).sum((-2, -1)).sqrt().max() <= bound * (1 + 1e-12), "‖C‖_F < s (to rounding)"
     grad_e, grad_s = model.gradients(x)
-    sigma = model.poisson - model.poisson.mT
+    sigma = model.skew_factor - model.skew_factor.mT
     ceiling = torch.linalg.matrix_norm(sigma, ord=2) * grad_e.norm(dim=-1) + bound**2 * grad_s.norm(dim=-1)
     assert (model(x).norm(dim=-1) <= ceiling * (1 + 1e-9) + 1e-12).all(), "‖f‖ ≤ ‖σ‖‖∇E‖ + s²‖∇S‖"
 

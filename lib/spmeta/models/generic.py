@@ -179,10 +179,10 @@ class GenericNet(nn.Module):
             return MLP(dim, out_dim, operator_width, operator_depth, activation)
 
         if construction == "projection":
-            self.poisson = nn.Parameter(torch.randn(dim, dim) / dim**0.5)  # A, skew-symmetrised when used
+            self.skew_factor = nn.Parameter(torch.randn(dim, dim) / dim**0.5)  # A, skew-symmetrised when used
             if modulate_operators:  # z ↦ W z, the code's change of A (zero at initialisation)
-                self.poisson_code = nn.Linear(latent_dim, dim * dim, bias=False)
-                nn.init.zeros_(self.poisson_code.weight)
+                self.skew_factor_code = nn.Linear(latent_dim, dim * dim, bias=False)
+                nn.init.zeros_(self.skew_factor_code.weight)
             self.friction_net = operator_net(dim * operator_rank)  # x ↦ C(x)
             return
         if construction == "nms":  # x ↦ the entries of A_tri (strictly lower), B, and K (lower triangular)
@@ -204,6 +204,13 @@ class GenericNet(nn.Module):
     @property
     def state_dim(self) -> int:
         return self.dim
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints written before A was named skew_factor (it was "poisson", which means L in a family)
+        for old, new in (("poisson", "skew_factor"), ("poisson_code.weight", "skew_factor_code.weight")):
+            if prefix + old in state_dict:
+                state_dict[prefix + new] = state_dict.pop(prefix + old)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @torch.no_grad()
     def standardise(self, states: Tensor) -> "GenericNet":
@@ -246,13 +253,13 @@ class GenericNet(nn.Module):
         operators are modulated."""
         return net(u, z) if self.modulate_operators else net(u)
 
-    def _poisson(self, z: Tensor | None, dtype: torch.dtype) -> Tensor:
-        """The projection construction's skew A: (n, n), or (K, 1, n, n) with modulated operators (A + skew(W z)
+    def _skew_part(self, z: Tensor | None, dtype: torch.dtype) -> Tensor:
+        """The projection construction's Â = A − Aᵀ: (n, n), or (K, 1, n, n) with modulated operators (A + W z
         per system, broadcasting over the states)."""
-        a = _skew(self.poisson.to(dtype))
+        a = _skew(self.skew_factor.to(dtype))
         if not self.modulate_operators:
             return a
-        change = self.poisson_code(z.to(dtype)).unflatten(-1, (self.dim, self.dim))
+        change = self.skew_factor_code(z.to(dtype)).unflatten(-1, (self.dim, self.dim))
         return (a + _skew(change))[:, None]
 
     def _factors(self, u: Tensor, z: Tensor | None) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
@@ -287,7 +294,7 @@ class GenericNet(nn.Module):
             grad_e, grad_s = self._gradients(u, z)
             p_s, p_e = _projector(grad_s), _projector(grad_e)
             pc = p_e @ self._friction_factor(u, z)
-            return p_s @ self._poisson(z, x.dtype) @ p_s, pc @ pc.mT
+            return p_s @ self._skew_part(z, x.dtype) @ p_s, pc @ pc.mT
         if self.construction == "nms":
             grad_e, grad_s = self._gradients(u, z)
             a, b, k = self._nms_factors(u, z)
@@ -306,7 +313,7 @@ class GenericNet(nn.Module):
         u = self._standardised(x)
         if self.construction == "projection":
             grad_e, grad_s = self._gradients(u, z)
-            a = self._poisson(z, x.dtype)
+            a = self._skew_part(z, x.dtype)
             reversible = _project(grad_s, (a @ _project(grad_s, grad_e)[..., None])[..., 0])
             c = self._friction_factor(u, z)
             irreversible = _project(grad_e, (c @ (c.mT @ _project(grad_e, grad_s)[..., None]))[..., 0])
