@@ -18,7 +18,7 @@ def _oscillator_family():
         q, p = x[..., 0], x[..., 1]
         return p**2 / 2 + mu[..., 0] ** 2 * q**2 / 2 + mu[..., 1] * q**4 / 4
 
-    return spmeta.HamiltonianFamily("test_oscillator", H, dim=1, param_ranges={"w": (0.8, 1.6), "c": (0.0, 0.5)},
+    return spmeta.HamiltonianFamily("test_oscillator", H, dof=1, param_ranges={"w": (0.8, 1.6), "c": (0.0, 0.5)},
                                     t_span=(0.0, 2.0), n_steps=12, ic_radius=(0.3, 1.0))
 
 
@@ -192,7 +192,7 @@ def test_evaluate_scores_the_query_of_the_support_it_was_adapted_on(data):
     (lambda: spmeta.MetaLearner(model="hnn", modulation="shift", init="avg"), "unknown init 'avg'"),
     (lambda: spmeta.MetaLearner(model="hnn", modulation="shift", epochs=2.5), "epochs must be an integer"),
     (lambda: spmeta.MetaLearner(model="hnn", modulation="shift", batch_samples=True), "batch_samples"),
-    (lambda: HNN(dim=1, gradient="jvp"), "unknown gradient mode 'jvp'.*'explicit', 'autograd'"),
+    (lambda: HNN(dof=1, gradient="jvp"), "unknown gradient mode 'jvp'.*'explicit', 'autograd'"),
     (lambda: spmeta.MetaLearner(method="maml", inner_steps=0), "inner_steps must be an integer >= 1"),
     (lambda: spmeta.MetaLearner(), "pass modulation=.*or method="),
     (lambda: ModulatedMLP(2, depth=0), "depth"),  # nothing to modulate: the codes would do nothing
@@ -209,7 +209,7 @@ def test_metalearner_adaptation_lowers_the_trajectory_error():
     def H(x, mu):
         return x[..., 1] ** 2 / 2 + mu[..., 0] * x[..., 0] ** 2 / 2
 
-    family = spmeta.HamiltonianFamily("stiffness", H, dim=1, param_ranges={"k": (0.5, 4.0)}, t_span=(0.0, 3.0),
+    family = spmeta.HamiltonianFamily("stiffness", H, dof=1, param_ranges={"k": (0.5, 4.0)}, t_span=(0.0, 3.0),
                                       n_steps=16, ic_radius=(0.5, 1.0))
     data = spmeta.make_dataset(family, n_train=8, n_test=4, n_traj=3, seed=0)
     learner = spmeta.MetaLearner(model="hnn", modulation="rank_one", latent_dim=2, width=16, depth=2,

@@ -117,7 +117,7 @@ class _Exploding(torch.nn.Module):
 
 
 @pytest.mark.parametrize("model, good, bad, expected", [
-    (HNN(1), 2, 3, r"HNN\(dim=1\) expects states with last dimension 2"),
+    (HNN(1), 2, 3, r"HNN\(dof=1\) expects states with last dimension 2"),
     (HNN(2), 4, 2, "last dimension 4"), (GenericNet(3), 3, 4, "last dimension 3"),
     (VectorFieldMLP(4), 4, 3, "last dimension 4"),
 ])

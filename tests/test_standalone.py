@@ -64,7 +64,7 @@ def H(x, mu):
     return p**2 / (2 * m) + k * q**2 / 2
 
 
-family = spmeta.HamiltonianFamily(name="my_spring", hamiltonian=H, dim=1,
+family = spmeta.HamiltonianFamily(name="my_spring", hamiltonian=H, dof=1,
                                   param_ranges={"m": (1.0, 5.0), "k": (1.0, 5.0)},
                                   t_span=(0.0, 3.0), n_steps=30, ic_sampler=None)
 data = spmeta.make_dataset(family, n_train=4, n_test=2, n_traj=2, seed=0)

@@ -94,7 +94,7 @@ def test_default_sampler_in_higher_dimension():
     def H(x, mu):
         return (x**2).sum(-1) * mu[..., 0] / 2
 
-    family = spmeta.HamiltonianFamily("iso", H, dim=2, param_ranges={"w": (1, 2)}, t_span=(0, 1), n_steps=5,
+    family = spmeta.HamiltonianFamily("iso", H, dof=2, param_ranges={"w": (1, 2)}, t_span=(0, 1), n_steps=5,
                                       ic_radius=(0.5, 0.7))
     x0 = family.sample_initial_conditions(200, torch.tensor([1.5]), seed=0)
     assert x0.shape == (200, 4) and x0.norm(dim=-1).min() >= 0.5 and x0.norm(dim=-1).max() <= 0.7
@@ -120,7 +120,7 @@ def test_user_sampler_with_parameters():
     def H(x, mu):
         return x[..., 1] ** 2 / 2 + mu[..., 0] * x[..., 0] ** 2 / 2
 
-    family = spmeta.HamiltonianFamily("custom", H, dim=1, param_ranges={"k": (1, 2)}, t_span=(0, 1), n_steps=3,
+    family = spmeta.HamiltonianFamily("custom", H, dof=1, param_ranges={"k": (1, 2)}, t_span=(0, 1), n_steps=3,
                                       ic_sampler=sampler)
     assert torch.equal(family.sample_initial_conditions(2, torch.tensor([1.5])), torch.full((2, 2), 1.5,
                                                                                               dtype=torch.float64))
@@ -128,7 +128,7 @@ def test_user_sampler_with_parameters():
     def scaled(n, gen, scale=0.5):  # a defaulted third parameter is the sampler's own, not μ
         return scale * torch.ones(n, 2, dtype=torch.float64)
 
-    family = spmeta.HamiltonianFamily("custom", H, dim=1, param_ranges={"k": (1, 2)}, t_span=(0, 1), n_steps=3,
+    family = spmeta.HamiltonianFamily("custom", H, dof=1, param_ranges={"k": (1, 2)}, t_span=(0, 1), n_steps=3,
                                       ic_sampler=scaled)
     assert torch.equal(family.sample_initial_conditions(2, torch.tensor([1.5])), torch.full((2, 2), 0.5,
                                                                                               dtype=torch.float64))
@@ -137,7 +137,7 @@ def test_user_sampler_with_parameters():
 # --- bad input -------------------------------------------------------------------------------------------
 def _spring(**changes):
     kwargs = dict(name="s", hamiltonian=lambda x, mu: x[..., 1] ** 2 / (2 * mu[..., 0]) + mu[..., 1] * x[..., 0] ** 2,
-                  dim=1, param_ranges={"m": (1.0, 5.0), "k": (1.0, 5.0)}, t_span=(0.0, 3.0), n_steps=30)
+                  dof=1, param_ranges={"m": (1.0, 5.0), "k": (1.0, 5.0)}, t_span=(0.0, 3.0), n_steps=30)
     return spmeta.HamiltonianFamily(**{**kwargs, **changes})
 
 
@@ -152,7 +152,7 @@ def _spring(**changes):
     ({"hamiltonian": lambda x, mu: 1.0}, "must return shape"),
     ({"hamiltonian": lambda x, mu: x[..., 1] ** 2 / (2 * mu[0]) + x[..., 0] ** 2}, r"mu\[\.\.\., j\]"),
     ({"hamiltonian": lambda x, mu: x[..., 1] ** 2 / (2 * mu[:1, 0]) + x[..., 0] ** 2}, "other values for a batch"),
-    ({"dim": 0}, "dim"),
+    ({"dof": 0}, "dof"),
     ({"t_span": (3.0, 0.0)}, "t0 < t1"),
     ({"n_steps": 1}, "n_steps"),
     ({"ood_ranges": {"a": (1, 2), "b": (1, 2)}}, "names"),
@@ -191,3 +191,18 @@ def test_bad_ic_sampler_shape_fails_at_construction():
         _spring(ic_sampler=lambda n, g: torch.zeros(n, 3))
     with pytest.raises(ValueError, match="torch.Generator"):  # a numpy-style sampler
         _spring(ic_sampler=lambda n, rng: rng.uniform(-1, 1, size=(n, 2)))
+
+
+def test_the_former_dim_keyword_still_builds_a_hamiltonian_family_and_model():
+    """The public contract's HamiltonianFamily(..., dim=1) and HNN(dim=1) keep working, with a warning."""
+    H = lambda x, mu: x.pow(2).sum(-1)  # noqa: E731
+    with pytest.warns(DeprecationWarning, match="dim= is now dof="):
+        family = spmeta.HamiltonianFamily("old", H, dim=2, param_ranges={"w": (1, 2)}, t_span=(0, 1), n_steps=3)
+    assert family.dof == 2 and family.state_dim == 4
+    with pytest.warns(DeprecationWarning, match="now .dof"):
+        assert family.dim == 2
+    with pytest.warns(DeprecationWarning, match="dim= is now dof="):
+        assert spmeta.models.HNN(dim=2, width=8).dof == 2
+    with pytest.raises(TypeError, match="dof= only"):
+        spmeta.models.HNN(dim=2, dof=2)
+

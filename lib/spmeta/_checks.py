@@ -2,9 +2,11 @@
 message."""
 from __future__ import annotations
 
+import functools
+import warnings
 from collections.abc import Iterable
 
-__all__ = ["check_int", "check_positive", "check_choice"]
+__all__ = ["check_int", "check_positive", "check_choice", "renamed_keyword"]
 
 
 def check_int(value, what: str, minimum: int = 1) -> int:
@@ -30,3 +32,20 @@ def check_choice(value, what: str, valid: Iterable, hint: str = ""):
     if value not in valid:
         raise ValueError(f"unknown {what} {value!r}; valid names are {valid}{hint}")
     return value
+
+
+def renamed_keyword(old: str, new: str):
+    """Decorate a function (or ``__init__``) whose keyword ``old`` is now ``new``: ``old=`` still works, with a
+    ``DeprecationWarning``; both at once are an error."""
+    def decorate(function):
+        @functools.wraps(function)
+        def call(*args, **kwargs):
+            if old in kwargs:
+                if new in kwargs:
+                    raise TypeError(f"pass {new}= only ({old}= is its former name)")
+                warnings.warn(f"{old}= is now {new}=", DeprecationWarning, stacklevel=2)
+                kwargs[new] = kwargs.pop(old)
+            return function(*args, **kwargs)
+        return call
+    return decorate
+

@@ -229,7 +229,7 @@ class MetaLearner:
         with torch.random.fork_rng(devices=[]):  # a local stream: the global generator is restored on exit
             torch.manual_seed(self.seed)
             if self.model_name == "hnn":
-                net = HNN(family.dim, rank=self.rank, **mod, **self.net_kwargs)
+                net = HNN(family.dof, rank=self.rank, **mod, **self.net_kwargs)
             else:
                 net = GenericNet(family.state_dim, rank=self.rank, **mod, **self.net_kwargs)
         if self._standardisation is not None:  # the observed training states' (fit()), also for Scratch

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._checks import check_choice, check_int
+from .._checks import check_choice, check_int, renamed_keyword
 from ..nn.mlp import DEFAULT_ACTIVATION
 from ..systems.hamiltonian import symplectic_gradient
 from .fields import (GRADIENT_MODES, check_state, evaluate_scalar, explicit_gradient_supported, scalar_gradient,
@@ -25,7 +25,8 @@ class HNN(nn.Module):
     """ẋ = J∇ₓH̃(x), with H̃ a scalar network, optionally modulated per system by a latent code z.
 
     Args:
-        dim: d, the degrees of freedom; states have 2d entries (q, p).
+        dof: d, the degrees of freedom; states have 2d entries (q, p) (formerly ``dim``, still accepted with a
+            ``DeprecationWarning``).
         width, depth, activation: of the H̃ network, ``MLP(2d, 1, width, depth, activation)``.
         modulation: ``None`` for one system, or a modulation name (``"rank_one"``, …) for a family: H̃ is then
             a :class:`~spmeta.nn.modulated.ModulatedMLP` and every call takes latent codes z: (K, d_z).
@@ -43,15 +44,16 @@ class HNN(nn.Module):
     See chapters 02 and 06 (book/02_hamiltonian_neural_networks.md, book/06_latent_modulation.md).
     """
 
-    def __init__(self, dim: int, width: int = 100, depth: int = 3, activation=DEFAULT_ACTIVATION,
+    @renamed_keyword("dim", "dof")
+    def __init__(self, dof: int, width: int = 100, depth: int = 3, activation=DEFAULT_ACTIVATION,
                  modulation: str | None = None, latent_dim: int = 10, rank: int | None = None,
                  hamiltonian_net: nn.Module | None = None, gradient: str = "autograd"):
         super().__init__()
         self.gradient_mode = check_choice(gradient, "gradient mode", GRADIENT_MODES)
-        self.dim = check_int(dim, "dim (degrees of freedom)")
+        self.dof = check_int(dof, "dof (degrees of freedom)")
         if rank is not None and modulation is None:
             raise ValueError(f"rank={rank} is a modulation's r (multi_rank, svd), and this HNN has no modulation")
-        self.hamiltonian_net = hamiltonian_net or scalar_network(2 * dim, width, depth, activation, modulation,
+        self.hamiltonian_net = hamiltonian_net or scalar_network(2 * dof, width, depth, activation, modulation,
                                                                  latent_dim, rank)
         if gradient == "explicit" and not explicit_gradient_supported(self):
             raise ValueError(f"gradient='explicit' needs the library's MLP with a named activation; this "
@@ -63,15 +65,15 @@ class HNN(nn.Module):
 
     @property
     def state_dim(self) -> int:
-        return 2 * self.dim
+        return 2 * self.dof
 
     def hamiltonian(self, x: Tensor, z: Tensor | None = None) -> Tensor:
         """The learned energy H̃(x; z). x: (..., 2d), or (K, N, 2d) with codes z: (K, d_z) -> (...)."""
-        check_state(x, self.state_dim, f"HNN(dim={self.dim})")
+        check_state(x, self.state_dim, f"HNN(dof={self.dof})")
         return evaluate_scalar(self.hamiltonian_net, x, z)
 
     def forward(self, x: Tensor, z: Tensor | None = None) -> Tensor:
         """The vector field J∇ₓH̃(x; z). x: (..., 2d) -> (..., 2d); with a modulation x: (K, N, 2d) and
         z: (K, d_z). Works under ``torch.no_grad()``."""
-        check_state(x, self.state_dim, f"HNN(dim={self.dim})")
+        check_state(x, self.state_dim, f"HNN(dof={self.dof})")
         return symplectic_gradient(scalar_gradient(self.hamiltonian_net, x, z, self.gradient_mode))

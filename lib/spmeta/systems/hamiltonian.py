@@ -9,11 +9,12 @@ See chapter 01 (book/01_hamiltonian_systems.md).
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Callable, Mapping
 
 import torch
 
-from .._checks import check_int
+from .._checks import check_int, renamed_keyword
 from ..autodiff import input_gradient
 from .family import Family
 
@@ -41,7 +42,8 @@ class HamiltonianFamily(Family):
         name: a short identifier, e.g. ``"mass_spring"``.
         hamiltonian: ``H(x, mu) -> h`` with x: (..., 2d) = (q, p), mu: (..., n_mu), h: (...). It must be
             written with torch operations and broadcast over the leading dimensions.
-        dim: d, the number of degrees of freedom (the state has 2d entries).
+        dof: d, the number of degrees of freedom (the state has 2d entries; formerly ``dim``, still accepted
+            with a ``DeprecationWarning``).
         param_ranges: ``{name: (low, high)}``, the box μ is drawn from uniformly. Its order fixes the order
             of μ's entries.
         t_span: (t0, t1) of every trajectory.
@@ -60,20 +62,27 @@ class HamiltonianFamily(Family):
     See chapter 01 (book/01_hamiltonian_systems.md).
     """
 
-    def __init__(self, name: str, hamiltonian: Callable[[Tensor, Tensor], Tensor], dim: int,
+    @renamed_keyword("dim", "dof")
+    def __init__(self, name: str, hamiltonian: Callable[[Tensor, Tensor], Tensor], dof: int,
                  param_ranges: Mapping[str, tuple[float, float]], t_span: tuple[float, float], n_steps: int,
                  ic_sampler: Callable | None = None, *, ood_ranges: Mapping | None = None,
                  ic_radius: tuple[float, float] = (0.1, 1.0), separable: bool = False,
                  positive: tuple[str, ...] = ()):
-        check_int(dim, "dim (degrees of freedom)")
+        check_int(dof, "dof (degrees of freedom)")
         if not callable(hamiltonian):
             raise ValueError("hamiltonian must be a callable H(x, mu)")
-        super().__init__(name, 2 * dim, param_ranges, t_span, n_steps, ic_sampler, ood_ranges=ood_ranges,
+        super().__init__(name, 2 * dof, param_ranges, t_span, n_steps, ic_sampler, ood_ranges=ood_ranges,
                          ic_radius=ic_radius, positive=positive)
-        self.dim, self.hamiltonian, self.separable = dim, hamiltonian, bool(separable)
+        self.dof, self.hamiltonian, self.separable = dof, hamiltonian, bool(separable)
         if not torch.isfinite(self.energy(*self._probe_states())).all():
             raise ValueError(f"{name}: hamiltonian returned non-finite values at initial states of the box")
         self._check_batching(self.energy, "hamiltonian")
+
+    @property
+    def dim(self) -> int:
+        """The former name of :attr:`dof` (deprecated: a GENERIC family's ``dim`` is its state's length)."""
+        warnings.warn("HamiltonianFamily.dim is now .dof (the degrees of freedom)", DeprecationWarning, stacklevel=2)
+        return self.dof
 
     def energy(self, x: Tensor, mu: Tensor) -> Tensor:
         """H(x, μ). x: (..., 2d), mu: (..., n_mu) broadcastable  ->  (...)."""
@@ -117,20 +126,20 @@ def _pendulum_ic(n: int, gen: torch.Generator, mu: Tensor) -> Tensor:
 
 def mass_spring() -> HamiltonianFamily:
     """H = p²/(2m) + k q²/2 with m, k ∈ [1, 5] (OOD [5, 7]); t ∈ [0, 3], 30 points; r ~ U[0.1, 1]."""
-    return HamiltonianFamily("mass_spring", _h_mass_spring, dim=1, param_ranges={"m": (1.0, 5.0), "k": (1.0, 5.0)},
+    return HamiltonianFamily("mass_spring", _h_mass_spring, dof=1, param_ranges={"m": (1.0, 5.0), "k": (1.0, 5.0)},
                              t_span=(0.0, 3.0), n_steps=30, ood_ranges={"m": (5.0, 7.0), "k": (5.0, 7.0)},
                              ic_radius=(0.1, 1.0), separable=True, positive=("k",))
 
 
 def pendulum() -> HamiltonianFamily:
     """H = p²/(2ml²) + mgl(1 − cos q), g = 3, with m, l ∈ [0.5, 1.5] (OOD [1.5, 2]); t ∈ [0, 3], 45 points."""
-    return HamiltonianFamily("pendulum", _h_pendulum, dim=1, param_ranges={"m": (0.5, 1.5), "l": (0.5, 1.5)},
+    return HamiltonianFamily("pendulum", _h_pendulum, dof=1, param_ranges={"m": (0.5, 1.5), "l": (0.5, 1.5)},
                              t_span=(0.0, 3.0), n_steps=45, ic_sampler=_pendulum_ic,
                              ood_ranges={"m": (1.5, 2.0), "l": (1.5, 2.0)}, separable=True, positive=("l",))
 
 
 def duffing() -> HamiltonianFamily:
     """H = p²/2 + αq²/2 + βq⁴/4 with α, β ∈ [0.5, 2] (OOD [2, 3]); t ∈ [0, 3], 30 points; r ~ U[0.5, 1.5]."""
-    return HamiltonianFamily("duffing", _h_duffing, dim=1, param_ranges={"alpha": (0.5, 2.0), "beta": (0.5, 2.0)},
+    return HamiltonianFamily("duffing", _h_duffing, dof=1, param_ranges={"alpha": (0.5, 2.0), "beta": (0.5, 2.0)},
                              t_span=(0.0, 3.0), n_steps=30, ood_ranges={"alpha": (2.0, 3.0), "beta": (2.0, 3.0)},
                              ic_radius=(0.5, 1.5), separable=True)
