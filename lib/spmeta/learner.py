@@ -482,6 +482,22 @@ class MetaLearner:
         """
         if self.family is None:
             raise ValueError("call fit() before evaluate()")
+        query = self._query(test, adapted, shots, unit)
+        move = lambda t: t.to(self.eval_device, self.eval_dtype)  # noqa: E731
+        X_true, mu = move(query.X), move(test.mu)
+        with torch.no_grad():
+            X_pred = integrators.rollout(adapted.field, X_true[:, :, 0], query.t, substeps=substeps)  # (K, B, T, n)
+        scores = {"eps_traj": relative_error(X_pred, X_true, dims=(-2, -1)).mean(-1)}  # (K,) each
+        if not trajectories_only:
+            own = move(torch.stack([own_box_points(X) for X in test.X]))  # (K, 20, 20, 2), or (K, 2000, n)
+            scores |= self._field_scores(test.family, mu, adapted, own)
+            scores |= self._structure_scores(test.family, mu, adapted, X_pred, own)
+        return self._report(scores, per_system)
+
+    @staticmethod
+    def _query(test: Trajectories, adapted: Adapted, shots: int | None, unit: str | None) -> Trajectories:
+        """The query trajectories that the support ``(shots, unit)`` leaves; by default the support ``adapted``
+        was fitted on, and an error for another one."""
         if adapted.n_systems != test.n_systems:
             raise ValueError(f"{adapted.n_systems} adapted systems for {test.n_systems} test systems")
         fitted_on = adapted.support or (1, "trajectories")
@@ -490,47 +506,49 @@ class MetaLearner:
             raise ValueError(f"the models were adapted on a support of {adapted.support[0]} {adapted.support[1]}; "
                              f"evaluating the query of {asked[0]} {asked[1]} would score other trajectories or "
                              "the support itself")
-        query = test.query(*asked)
-        family = test.family
-        K = test.n_systems
-        move = lambda t: t.to(self.eval_device, self.eval_dtype)  # noqa: E731
-        X_true, mu = move(query.X), move(test.mu)
-        x0 = X_true[:, :, 0]  # (K, B, n)
-        with torch.no_grad():
-            X_pred = integrators.rollout(adapted.field, x0, query.t, substeps=substeps)
-        scores = {"eps_traj": relative_error(X_pred, X_true, dims=(-2, -1)).mean(-1)}  # (K,) each
-        if trajectories_only:
-            return self._report(scores, per_system)
+        return test.query(*asked)
+
+    def _field_scores(self, family, mu: Tensor, adapted: Adapted, own: Tensor) -> dict[str, Tensor]:
+        """ε_field on each system's own points ``own`` (K, ..., n), ε_field_family on the training states' grid,
+        and, for 2-D states, SSIM on the own grid; (K,) each."""
+        K = mu.shape[0]
         true_field = lambda x: family.vector_field(x, mu[:, None, :])  # noqa: E731
-        own = move(torch.stack([own_box_points(test.X[k]) for k in range(K)]))  # (K, 20, 20, 2), or (K, 2000, n)
         own_flat = own.reshape(K, -1, family.state_dim)
         with torch.no_grad():
-            scores["eps_field"] = relative_error(adapted.field(own_flat), true_field(own_flat), dims=(-2, -1))
-        scores["eps_field_family"] = eps_field_per_system(adapted.field, true_field,
-                                                          move(field_points(self._train_bounds, n=20)), K)
+            scores = {"eps_field": relative_error(adapted.field(own_flat), true_field(own_flat), dims=(-2, -1))}
+        grid = field_points(self._train_bounds, n=20).to(own)
+        scores["eps_field_family"] = eps_field_per_system(adapted.field, true_field, grid, K)
         if family.state_dim == 2 and ssim_available():
             scores["ssim"] = ssim_field(adapted.field, true_field, own, K)
         elif family.state_dim == 2:
-            warnings.warn("scikit-image is not installed: the scores leave out ssim", stacklevel=2)
+            warnings.warn("scikit-image is not installed: the scores leave out ssim", stacklevel=3)
+        return scores
+
+    def _structure_scores(self, family, mu: Tensor, adapted: Adapted, X_pred: Tensor,
+                          own: Tensor) -> dict[str, Tensor]:
+        """Along the rollouts X_pred (K, B, T, n): an HNN's drift of the true and of its learned energy, or a
+        GENERIC model's own rates dE/dt and dS/dt; (K,) each (see :meth:`evaluate`)."""
+        K, n = X_pred.shape[0], family.state_dim
+        scores = {}
         if self.model_name == "hnn":  # a GENERIC energy can pass through 0: those models are judged by their laws
             energy = family.energy(X_pred, mu[:, None, None, :])
             scores["energy_drift"] = energy_drift(energy).reshape(K, -1).amax(-1)
-        if adapted.energy is not None and self.model_name == "hnn":  # the learned H̃ along the learned rollout
-            with torch.no_grad():
-                H = adapted.energy(X_pred.reshape(K, -1, family.state_dim)).reshape(X_pred.shape[:-1])
-                H_grid = adapted.energy(own_flat.to(X_pred.dtype))
-            # (K,): H̃'s range on the own points
-            spread = (H_grid.amax(-1) - H_grid.amin(-1)).clamp(min=torch.finfo(H_grid.dtype).tiny)
-            scores["learned_energy_drift"] = (H - H[..., :1]).abs().reshape(K, -1).amax(-1) / spread
+            if adapted.energy is not None:  # the learned H̃ along the learned rollout
+                with torch.no_grad():
+                    H = adapted.energy(X_pred.reshape(K, -1, n)).reshape(X_pred.shape[:-1])
+                    H_grid = adapted.energy(own.reshape(K, -1, n).to(X_pred.dtype))
+                # (K,): H̃'s range on the own points
+                spread = (H_grid.amax(-1) - H_grid.amin(-1)).clamp(min=torch.finfo(H_grid.dtype).tiny)
+                scores["learned_energy_drift"] = (H - H[..., :1]).abs().reshape(K, -1).amax(-1) / spread
         if adapted.gradients is not None:
-            states = X_pred.reshape(K, -1, family.state_dim)
+            states = X_pred.reshape(K, -1, n)
             with torch.no_grad():
                 grad_e, grad_s = adapted.gradients(states)
                 f = adapted.field(states)
             dE_dt, relative, dS_dt = generic_rates(grad_e, grad_s, f)
             scores["max_abs_dE_dt"], scores["max_rel_dE_dt"] = dE_dt.amax(-1), relative.amax(-1)
             scores["min_dS_dt"] = dS_dt.amin(-1)
-        return self._report(scores, per_system)
+        return scores
 
     @staticmethod
     def _report(scores: dict[str, Tensor], per_system: bool) -> dict:
