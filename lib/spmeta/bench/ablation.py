@@ -19,7 +19,7 @@ from .. import plotting
 from ..config import PROTOCOL_SHOTS
 from ..systems import get_family
 from .grid import METHODS
-from .table import METRICS, load_results, summarize
+from .table import METRICS, load_results, markdown_rows, summarize
 
 __all__ = ["SHOTS", "LATENT_DIMS", "variant_summary", "has_results", "shots_variants", "shots_figure",
            "ood_comparison", "ood_table", "latent_figure"]
@@ -136,16 +136,16 @@ def ood_table(out: str | Path, families: list[str], metric: str = "eps_traj") ->
     """Markdown of :func:`ood_comparison`: per family and method, ``metric`` on in-distribution and
     out-of-distribution test systems adapted from the same support after the same meta-training, and their
     ratio (means over the paired seeds)."""
-    lines = [f"| family | method | support | seeds | {METRICS[metric]} in distribution | out of distribution | ratio |",
-             "|---|---|---|---|---|---|---|"]
+    rows = []
     for row in ood_comparison(out, families, metric):
         if row["support"] is None:
-            lines.append(f"| {row['family']} | {row['method']} | no same-training pair | — | — | — | — |")
+            rows.append([row["family"], row["method"], "no same-training pair", "—", "—", "—", "—"])
             continue
-        seeds = ", ".join(map(str, row["seeds"]))
-        lines.append(f"| {row['family']} | {row['method']} | {row['support']} | {seeds} | {row['inside']:.2e} | "
-                     f"{row['outside']:.2e} | {row['ratio']:.1f}× |")
-    return "\n".join(lines)
+        rows.append([row["family"], row["method"], row["support"], ", ".join(map(str, row["seeds"])),
+                     f"{row['inside']:.2e}", f"{row['outside']:.2e}", f"{row['ratio']:.1f}×"])
+    header = ["family", "method", "support", "seeds", f"{METRICS[metric]} in distribution", "out of distribution",
+              "ratio"]
+    return markdown_rows(header, rows)
 
 
 def latent_figure(out: str | Path, family: str = "pendulum", metrics=("eps_traj", "eps_field")):

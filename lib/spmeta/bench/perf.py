@@ -47,6 +47,7 @@ from ..learner import MetaLearner
 from ..training import squared_error
 from ..files import write_json
 from .grid import METHODS, PROTOCOL, _versions, git_commit, grid_network, method_settings
+from .table import markdown_rows
 
 __all__ = ["sgemm_peak", "measure", "fast_vs_reference", "profile_paths", "epoch_evaluations", "loss_gradient_flops",
            "main_perf", "main_tta"]
@@ -347,13 +348,12 @@ def paper_grid_estimate(record: dict, n_systems: int) -> dict:
 
 def format_table(record: dict) -> str:
     """The printed summary."""
+    rows = [[key, f"{m['epoch_ms']:.1f}", f"{m['epoch_gflop']:.2f}", f"{m['gflops']:.1f}", f"{m['peak_ratio']:.1%}",
+             f"{m['floor_ratio']:.1f}", f"{m['memory_mb']:.1f}", f"{m['adapt_s']:.2f}"]
+            for key, m in record["methods"].items()]
+    header = ["model/method", "epoch ms", "GFLOP/epoch", "GFLOP/s", "of peak", "× floor", "memory MB", "adapt s"]
     lines = [f"sgemm peak: {record['sgemm_gflops']:.0f} GFLOP/s ({record['machine']['threads']} threads)", "",
-             "| model/method | epoch ms | GFLOP/epoch | GFLOP/s | of peak | × floor | memory MB | adapt s |",
-             "|---|---|---|---|---|---|---|---|"]
-    for key, m in record["methods"].items():
-        lines.append(f"| {key} | {m['epoch_ms']:.1f} | {m['epoch_gflop']:.2f} | {m['gflops']:.1f} | "
-                     f"{m['peak_ratio']:.1%} | {m['floor_ratio']:.1f} | {m['memory_mb']:.1f} | {m['adapt_s']:.2f} |")
-    lines.append("")
+             markdown_rows(header, rows), ""]
     for kind, f in record["fast_vs_reference"].items():
         lines.append(f"{kind} rank_one epoch: fast path {f['fast_ms']:.1f} ms, reference {f['reference_ms']:.1f} ms, "
                      f"speed-up {f['speedup']:.2f}×")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..nn.modulation import MODULATIONS as _MODULATIONS
 from .grid import FAMILIES, METHODS
 from .paper import reported
-from .table import METRICS, format_cell, protocol_label, protocols
+from .table import METRICS, format_cell, markdown_rows, protocol_label, protocols
 
 __all__ = ["family_table", "targets", "HAMILTONIAN_METRICS", "GENERIC_METRICS", "BASELINE_METHODS", "paper_best",
            "ordering", "targets_table", "ordering_table", "best_method", "field_box_table", "claims", "training_cpu_s",
@@ -42,7 +42,7 @@ def family_table(summary: dict, family: str, metrics: tuple[str, ...] = HAMILTON
     entries = {m: summary[family, m] for m in methods}
     mixed = len(protocols(entries)) > 1
     header = ["method"] + [METRICS[m] for m in metrics] + (["paper (version)"] if with_paper else [])
-    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    rows = []
     for method in methods:
         label = f"{method} [v{summary[family, method]['protocol']}]" if mixed else method
         cells = [label] + [format_cell(summary[family, method], m) for m in metrics]
@@ -50,12 +50,12 @@ def family_table(summary: dict, family: str, metrics: tuple[str, ...] = HAMILTON
             known = [f"{METRICS[m]} {value:.3g} ({version})" for m in metrics for version, value in
                      reported(family, method, m)]
             cells.append("; ".join(known) or "—")
-        lines.append("| " + " | ".join(cells) + " |")
+        rows.append(cells)
     caption = protocol_label(entries)
     recipes = sorted({recipe for entry in entries.values() for recipe in entry["recipes"]})
     if caption and recipes:
         caption += f" Training recipe: {', '.join(recipes)} ({RECIPE_PAGE})."
-    return "\n".join(lines) + (f"\n\n*{caption}*" if caption else "")
+    return markdown_rows(header, rows) + (f"\n\n*{caption}*" if caption else "")
 
 
 BASELINE_METHODS = ("scratch", "maml", "anil", "reptile")
@@ -116,8 +116,7 @@ def targets(summary: dict, families=FAMILIES, metrics=("eps_traj", "eps_field"))
 def targets_table(summary: dict, families=FAMILIES, metrics=("eps_traj", "eps_field")) -> str:
     """Markdown of :func:`targets`: per family and metric, the paper's best modulation value beside our best
     modulation (mean over seeds), and whether ours is at or below it."""
-    lines = ["| family | metric | paper's best | ours, best modulation | at or below the paper's? |",
-             "|---|---|---|---|---|"]
+    rows = []
     for row in targets(summary, families, metrics):
         family, metric, paper, best, value = row["family"], row["metric"], row["paper"], row["best"], row["value"]
         paper_cell = f"{paper[0]:.3g} ({paper[1]}, {paper[2]})" if paper else "not known"
@@ -129,42 +128,43 @@ def targets_table(summary: dict, families=FAMILIES, metrics=("eps_traj", "eps_fi
                        f"{'yes' if value <= paper[0] / 100 else 'no'} if ×10⁻²")
         elif row["met"] is not None:
             verdict = "yes" if row["met"] else f"no ({value / paper[0]:.1f}× the paper's)"
-        lines.append(f"| {family} | {METRICS[metric]} | {paper_cell} | {ours_cell} | {verdict} |")
-    return "\n".join(lines)
+        rows.append([family, METRICS[metric], paper_cell, ours_cell, verdict])
+    return markdown_rows(["family", "metric", "paper's best", "ours, best modulation", "at or below the paper's?"],
+                         rows)
 
 
 def ordering_table(summary: dict, families=FAMILIES) -> str:
     """Markdown: per family, the worst modulation's ε_traj against the best baseline's, and the verdict."""
-    lines = ["| family | worst modulation | best baseline | ordering | methods with results |", "|---|---|---|---|---|"]
+    rows = []
     for family in families:
         o = ordering(summary, family)
         if o is None:
-            lines.append(f"| {family} | — | — | not enough results | — |")
+            rows.append([family, "—", "—", "not enough results", "—"])
             continue
         base = f"{o['best_baseline']} {o['best_value']:.3g}" if o["best_baseline"] else "all failed"
         if o["failed_baselines"]:
             base += f" ({', '.join(o['failed_baselines'])} failed)"
         n = sum((family, m) in summary for m in MODULATIONS + BASELINE_METHODS)
-        lines.append(f"| {family} | {o['worst_modulation']} {o['worst_value']:.3g} | {base} | "
-                     f"{'holds' if o['holds'] else 'fails'} | {n} of 10{'' if o['complete'] else ' (incomplete)'} |")
-    return "\n".join(lines)
+        rows.append([family, f"{o['worst_modulation']} {o['worst_value']:.3g}", base,
+                     "holds" if o["holds"] else "fails", f"{n} of 10{'' if o['complete'] else ' (incomplete)'}"])
+    return markdown_rows(["family", "worst modulation", "best baseline", "ordering", "methods with results"], rows)
 
 
 def field_box_table(summary: dict, families) -> str:
     """Markdown: per family and modulation, ε_field on each test system's own box beside ε_field_family (one
     grid per family, protocol v1's ε_field), the protocol version of the files, and the paper's best ε_field."""
-    rows = ["| family | method | ε_field (own box) | ε_field_family | protocol | paper's best ε_field |",
-            "|---|---|---|---|---|---|"]
+    rows = []
     for family in families:
         paper = paper_best(family, "eps_field")
         for method in MODULATIONS:
             entry = summary.get((family, method))
             if entry and "eps_field" in entry["metrics"] and "eps_field_family" in entry["metrics"]:
                 seeds = entry["counts"]["eps_field"]
-                rows.append(f"| {family} | {method} | {entry['metrics']['eps_field'][0]:.3g} ({seeds} seed(s)) | "
-                            f"{entry['metrics']['eps_field_family'][0]:.3g} | v{entry['protocol']} | "
-                            f"{f'{paper[0]:.3g}' if paper else '—'} |")
-    return "\n".join(rows) if len(rows) > 2 else "no result file records an own-box ε_field yet"
+                rows.append([family, method, f"{entry['metrics']['eps_field'][0]:.3g} ({seeds} seed(s))",
+                             f"{entry['metrics']['eps_field_family'][0]:.3g}", f"v{entry['protocol']}",
+                             f"{paper[0]:.3g}" if paper else "—"])
+    header = ["family", "method", "ε_field (own box)", "ε_field_family", "protocol", "paper's best ε_field"]
+    return markdown_rows(header, rows) if rows else "no result file records an own-box ε_field yet"
 
 
 def claims(summary: dict, shots_summaries: dict[int, dict], families=FAMILIES) -> list[str]:
@@ -251,8 +251,7 @@ def recipe_table(before: list[dict], after: list[dict], families, methods=None, 
     old, new = means(before), means(after)
     names = (before[0]["recipe"] if before else "before", after[0]["recipe"] if after else "after")
     title = METRICS[metric]
-    lines = [f"| family | method | {title} {names[0]} | {title} {names[1]} | ratio | CPU s {names[0]} | "
-             f"CPU s {names[1]} | CPU ratio |", "|---|---|---|---|---|---|---|---|"]
+    rows = []
     for family in families:
         for method in methods or METHODS:
             a, b = old.get((family, method)), new.get((family, method))
@@ -260,6 +259,8 @@ def recipe_table(before: list[dict], after: list[dict], families, methods=None, 
                 continue
             cell = lambda v, i, f: f"{v[i]:{f}} ({v[2]})" if v else "—"  # noqa: E731
             ratio = lambda i, f: f"{b[i] / a[i]:{f}}" if a and b and a[i] else "—"  # noqa: E731
-            lines.append(f"| {family} | {method} | {cell(a, 0, '.2e')} | {cell(b, 0, '.2e')} | {ratio(0, '.2f')} | "
-                         f"{cell(a, 1, '.0f')} | {cell(b, 1, '.0f')} | {ratio(1, '.2f')} |")
-    return "\n".join(lines) + "\n\n*Means over the finished seeds (their number in brackets).*"
+            rows.append([family, method, cell(a, 0, ".2e"), cell(b, 0, ".2e"), ratio(0, ".2f"), cell(a, 1, ".0f"),
+                         cell(b, 1, ".0f"), ratio(1, ".2f")])
+    header = ["family", "method", f"{title} {names[0]}", f"{title} {names[1]}", "ratio", f"CPU s {names[0]}",
+              f"CPU s {names[1]}", "CPU ratio"]
+    return markdown_rows(header, rows) + "\n\n*Means over the finished seeds (their number in brackets).*"

@@ -27,7 +27,7 @@ from .grid import FAMILIES, FINITE_SCORES, GRID_METHODS, METHODS
 from .recipes import MAIN_GRID_RECIPES
 
 __all__ = ["load_results", "load_main_grid",
-           "summarize", "markdown_table", "format_cell", "protocols", "protocol_label", "METRICS",
+           "summarize", "markdown_table", "markdown_rows", "format_cell", "protocols", "protocol_label", "METRICS",
            "WORST"]
 
 #: Metric keys and their column titles.
@@ -165,6 +165,12 @@ def summarize(records: list[dict]) -> dict[tuple[str, str], dict]:
     return summary
 
 
+def markdown_rows(header: list[str], rows: list[list[str]]) -> str:
+    """A markdown table: ``header`` (column titles) over ``rows`` (one list of cell strings each)."""
+    line = lambda cells: "| " + " | ".join(map(str, cells)) + " |"  # noqa: E731
+    return "\n".join([line(header), "|" + "---|" * len(header), *map(line, rows)])
+
+
 def format_cell(entry: dict | None, metric: str) -> str:
     """'1.12e-02 ± 3.0e-03' (a no-break space after ±, so that a narrow column wraps before it), 'failed (3/3)',
     or '—' when nothing ran; '(2 of 3 seeds)' follows a value that only some of the finished seeds recorded."""
@@ -203,7 +209,7 @@ def markdown_table(summary: dict, metric: str, families: tuple[str, ...] | None 
                 best[family, version] = (max if metric == "ssim" else min)(means, key=means.get)
     versions = {f: sorted({e["protocol"] for (g, _), e in summary.items() if g == f}) for f in families}
     header = [f"{f} [v{versions[f][0]}]" if mixed and len(versions[f]) == 1 else f for f in families]
-    lines = [f"| method | {' | '.join(header)} |", "|---" * (len(families) + 1) + "|"]
+    rows = []
     for method in methods:
         cells = []
         for family in families:
@@ -213,5 +219,5 @@ def markdown_table(summary: dict, metric: str, families: tuple[str, ...] | None 
                 cell = f"**{cell}**"
             label = mixed and entry is not None and len(versions[family]) > 1
             cells.append(f"{cell} [v{entry['protocol']}]" if label else cell)
-        lines.append(f"| {method} | {' | '.join(cells)} |")
-    return "\n".join(lines)
+        rows.append([method, *cells])
+    return markdown_rows(["method", *header], rows)
