@@ -61,12 +61,10 @@ See chapter 04 (book/04_generic_neural_networks.md).
 """
 from __future__ import annotations
 
-import warnings
-
 import torch
 from torch import nn
 
-from .._checks import check_choice, check_int, check_positive
+from .._checks import check_choice, check_int, check_positive, renamed_keyword
 from ..nn.mlp import DEFAULT_ACTIVATION, GENERIC_ACTIVATION, MLP
 from ..nn.modulated import ModulatedMLP
 from .fields import GRADIENT_MODES, check_state, evaluate_scalar, scalar_gradient, scalar_network
@@ -142,18 +140,12 @@ class GenericNet(nn.Module):
     See chapter 04 (book/04_generic_neural_networks.md).
     """
 
+    @renamed_keyword("modulation_rank", "rank")
     def __init__(self, dim: int, width: int = 100, depth: int = 3, activation=None, operator_rank: int = 4,
                  operator_width: int = 30, operator_depth: int = 2, modulation: str | None = None,
                  latent_dim: int = 10, rank: int | None = None, gradient: str = "autograd",
-                 construction: str = "projection", friction_bound: float = 3.0, modulate_operators: bool = False,
-                 modulation_rank: int | None = None):
+                 construction: str = "projection", friction_bound: float = 3.0, modulate_operators: bool = False):
         super().__init__()
-        if modulation_rank is not None:
-            warnings.warn("GenericNet(modulation_rank=) is now rank=, the modulation's r as in HNN; the operators' "
-                          "rank is operator_rank", DeprecationWarning, stacklevel=2)
-            if rank is not None:
-                raise ValueError("pass rank only (modulation_rank is its deprecated name)")
-            rank = modulation_rank
         if rank is not None and modulation is None:
             raise ValueError(f"rank={rank} is a modulation's r (multi_rank, svd), and this GenericNet has no "
                              "modulation; the operators' rank is operator_rank")
