@@ -3,8 +3,9 @@
 For every finished modulated run of ``--family`` under ``--recipe`` (the result files and their checkpoints in
 ``results/<recipe>/``), loads the meta-trained learner and measures, on its own training systems,
 :func:`spmeta.bench.diagnose.generic_geometry` (how the learned ∇E and ∇S stand against the true ones) and
-:func:`spmeta.bench.report.training_outcome` (how its loss ended). Writes one JSON that chapter 11 reads, so that
-the book does not regenerate the paper-scale datasets.
+:func:`spmeta.bench.report.training_outcome` (how its loss ended), and its ε_traj on the seed's validation
+systems (:func:`spmeta.bench.tta.validation_error`: what a lever tried on validation systems compares with).
+Writes one JSON that chapter 11 reads, so that the book does not regenerate the paper-scale datasets.
 
     python scripts/generic_geometry.py --family damped_oscillator --recipe r3 \
         --out results/r3/damped_oscillator_geometry.json
@@ -23,6 +24,7 @@ from spmeta.bench.diagnose import generic_geometry
 from spmeta.bench.grid import MODULATIONS, Run, git_commit, make_grid_dataset
 from spmeta.bench.report import training_outcome
 from spmeta.bench.table import load_results
+from spmeta.bench.tta import validation_error
 from spmeta.files import write_json
 
 
@@ -46,7 +48,9 @@ def main() -> None:
             datasets[seed] = make_grid_dataset(Run(args.family, r["run"]["method"], seed))
         learner = spmeta.MetaLearner.load(Path(r["path"]).with_suffix(".pt"))
         runs.append({"path": r["path"], "method": r["run"]["method"], "seed": seed,
-                     "eps_traj": r["metrics"]["eps_traj"], "final_loss": r["loss_curve"][-1][1],
+                     "eps_traj": r["metrics"]["eps_traj"],
+                     "val_eps_traj": validation_error(learner, datasets[seed].val),
+                     "final_loss": r["loss_curve"][-1][1],
                      **training_outcome(r["loss_curve"]), **generic_geometry(learner, datasets[seed])})
         print(runs[-1], flush=True)
     write_json(args.out, {"family": args.family, "recipe": args.recipe, "command": ["python"] + sys.argv,

@@ -43,6 +43,9 @@ LEVERS = {
     "r2_clip": dataclasses.replace(RECIPES["r2"], name="r2_clip", autodecode={**RECIPES["r2"].autodecode,
                                                                            "grad_clip": 1.0}),
     "r2_x3": dataclasses.replace(RECIPES["r2"], name="r2_x3", epochs_factor=3.0),  # the epoch budget (issue 25)
+    # r3 with one entropy shared by all systems: a system's friction can no longer hide in its S's scale
+    "r3_shared_s": dataclasses.replace(RECIPES["r3"], name="r3_shared_s",
+                                       generic_network={"modulate_operators": True, "modulate_entropy": False}),
     "sim_bs50_nocompile": Recipe("sim_bs50_nocompile", {"simultaneous": True, "batch_samples": 50,
                                                         "compile": "off"}),
 }

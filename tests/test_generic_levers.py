@@ -1,6 +1,7 @@
 """The levers of GENERIC meta-training (chapter 11): GenericNet(modulate_operators=True) conditions the operators
 on the latent code too, the structure still holds for every code, the code reaches the operators, and the learner
-and the recipes pass the option on; the GENERIC defaults; gradient clipping; how a training ended."""
+and the recipes pass the option on; modulate_entropy=False shares one S; the GENERIC defaults; gradient clipping;
+how a training ended."""
 import dataclasses
 
 import pytest
@@ -17,18 +18,20 @@ from spmeta.nn.modulation import MODULATIONS, RANKED
 from test_models import _randomise
 
 
-def _model(construction, modulation, dim=3, seed=0, scale=1.0):
+def _model(construction, modulation, dim=3, seed=0, scale=1.0, modulate_entropy=True):
     net = GenericNet(dim, width=12, depth=2, operator_rank=2, operator_width=8, modulation=modulation, latent_dim=3,
                      rank=2 if modulation in RANKED else None, construction=construction,
-                     modulate_operators=True)
+                     modulate_operators=True, modulate_entropy=modulate_entropy)
     return _randomise(net, seed, scale)
 
 
 @settings(max_examples=30, deadline=None)
 @given(construction=st.sampled_from(sorted(CONSTRUCTIONS)), modulation=st.sampled_from(sorted(MODULATIONS)),
-       dim=st.integers(2, 4), seed=st.integers(0, 2**31 - 1), scale=st.floats(0.3, 3.0), shared=st.booleans())
-def test_modulated_operators_keep_the_structure_for_every_code(construction, modulation, dim, seed, scale, shared):
-    net = _model(construction, modulation, dim, seed, scale)
+       dim=st.integers(2, 4), seed=st.integers(0, 2**31 - 1), scale=st.floats(0.3, 3.0), shared=st.booleans(),
+       modulate_entropy=st.booleans())
+def test_modulated_operators_keep_the_structure_for_every_code(construction, modulation, dim, seed, scale, shared,
+                                                               modulate_entropy):
+    net = _model(construction, modulation, dim, seed, scale, modulate_entropy)
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(3, 5, dim, dtype=torch.float64, generator=generator)
     z = 2 * torch.randn(1 if shared else 3, 3, dtype=torch.float64, generator=generator)
@@ -63,6 +66,18 @@ def test_the_code_reaches_the_operators(construction):
     assert not torch.allclose(net.operators(x, z1)[1], net.operators(x, z2)[1])
 
 
+@pytest.mark.parametrize("construction", sorted(CONSTRUCTIONS))
+def test_a_shared_entropy_ignores_the_code(construction):
+    """modulate_entropy=False: S and ∇S are the same for every code, E and the field are not."""
+    net = _model(construction, "film", modulate_entropy=False)
+    x = torch.randn(2, 4, 3, dtype=torch.float64)
+    z1, z2 = torch.zeros(2, 3, dtype=torch.float64), torch.ones(2, 3, dtype=torch.float64)
+    assert torch.equal(net.entropy(x, z1), net.entropy(x, z2))
+    assert torch.equal(net.gradients(x, z1)[1], net.gradients(x, z2)[1])
+    assert not torch.allclose(net.energy(x, z1), net.energy(x, z2))
+    assert not torch.allclose(net(x, z1), net(x, z2))
+
+
 def test_projection_code_change_of_a_starts_at_zero():
     net = GenericNet(3, modulation="rank_one", latent_dim=4, modulate_operators=True)
     assert torch.count_nonzero(net.skew_factor_code.weight) == 0
@@ -75,25 +90,34 @@ def test_bad_uses_of_modulate_operators_are_refused():
         MetaLearner("hnn", modulation="shift", modulate_operators=True)
     with pytest.raises(ValueError, match="GENERIC family"):
         MetaLearner("generic", method="maml", modulate_operators=True)
+    with pytest.raises(ValueError, match="modulated GenericNet"):
+        GenericNet(3, modulate_entropy=False)
+    with pytest.raises(ValueError, match="GENERIC family"):
+        MetaLearner("hnn", modulation="shift", modulate_entropy=False)
+    with pytest.raises(ValueError, match="GENERIC family"):
+        MetaLearner("generic", method="anil", modulate_entropy=False)
 
 
 def test_recipes_pass_it_to_the_modulations_only():
-    recipe = dataclasses.replace(RECIPES["r2"], name="ops", generic_network={"modulate_operators": True})
-    assert method_settings("rank_one", "damped_oscillator", recipe)["modulate_operators"] is True
-    assert "modulate_operators" not in method_settings("maml", "damped_oscillator", recipe)
-    assert "modulate_operators" not in method_settings("rank_one", "pendulum", recipe)
+    recipe = dataclasses.replace(RECIPES["r2"], name="ops", generic_network={"modulate_operators": True,
+                                                                              "modulate_entropy": False})
+    for setting, value in (("modulate_operators", True), ("modulate_entropy", False)):
+        assert method_settings("rank_one", "damped_oscillator", recipe)[setting] is value
+        assert setting not in method_settings("maml", "damped_oscillator", recipe)
+        assert setting not in method_settings("rank_one", "pendulum", recipe)
 
 
 def test_a_saved_learner_keeps_its_operator_modulation(tmp_path):
     import spmeta
 
     data = spmeta.make_dataset(spmeta.get_family("damped_oscillator"), n_train=3, n_test=1, n_traj=1, seed=0)
-    learner = MetaLearner("generic", modulation="shift", modulate_operators=True, epochs=2, width=8, depth=2,
-                          latent_dim=2)
+    learner = MetaLearner("generic", modulation="shift", modulate_operators=True, modulate_entropy=False, epochs=2,
+                          width=8, depth=2, latent_dim=2)
     learner.fit(data.train, progress=False)
     learner.save(tmp_path / "m.pt")
     loaded = MetaLearner.load(tmp_path / "m.pt")
     assert loaded.net.modulate_operators and loaded.settings["modulate_operators"]
+    assert not loaded.net.modulate_entropy and not loaded.settings["modulate_entropy"]
     x, z = data.train.samples().x[:, :5].float(), learner.latents.codes.detach()
     torch.testing.assert_close(loaded.net(x, z), learner.net(x, z))
 

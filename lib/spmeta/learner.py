@@ -135,6 +135,8 @@ class MetaLearner:
             standardised with the training states (:meth:`~spmeta.models.GenericNet.standardise`).
         modulate_operators: auto-decoding on a GENERIC family only: condition the operator networks on the code
             too, not only E and S (see :class:`~spmeta.models.GenericNet`).
+        modulate_entropy: auto-decoding on a GENERIC family only: ``False`` shares one unmodulated entropy S
+            between all systems (see :class:`~spmeta.models.GenericNet`).
         dtype, device: of training (e.g. ``device="cuda"``).
         eval_dtype, eval_device: of adaptation and evaluation (default float64 on the CPU, so that scores do not
             depend on where training ran; ``eval_device="cuda"`` keeps a GPU run on the GPU).
@@ -147,6 +149,7 @@ class MetaLearner:
     def __init__(self, model: str = "hnn", modulation: str | None = None, method: str | None = None,
                  latent_dim: int | None = None, rank: int | None = None, width: int = 100, depth: int = 3,
                  activation=None, construction: str | None = None, modulate_operators: bool = False,
+                 modulate_entropy: bool = True,
                  dtype: torch.dtype = torch.float32,
                  device: str | torch.device = "cpu", seed: int = 0, eval_dtype: torch.dtype = torch.float64,
                  eval_device: str | torch.device = "cpu", **config):
@@ -186,16 +189,21 @@ class MetaLearner:
         if modulate_operators and (model != "generic" or method != "autodecode"):
             raise ValueError("modulate_operators=True is for auto-decoding a GENERIC family (model='generic' with "
                              "a modulation)")
+        if not modulate_entropy and (model != "generic" or method != "autodecode"):
+            raise ValueError("modulate_entropy=False is for auto-decoding a GENERIC family (model='generic' with "
+                             "a modulation)")
         if model == "generic":
             self.net_kwargs["construction"] = construction
         if modulate_operators:
             self.net_kwargs["modulate_operators"] = True
+        if not modulate_entropy:
+            self.net_kwargs["modulate_entropy"] = False
         self.latent_dim, self.rank, self.dtype, self.seed = latent_dim, rank, dtype, seed
         self.device, self.eval_device, self.eval_dtype = torch.device(device), torch.device(eval_device), eval_dtype
         # the constructor's arguments, for save() and load()
         self.settings = dict(model=model, modulation=modulation, method=method, latent_dim=latent_dim, rank=rank,
                              width=width, depth=depth, activation=activation, construction=construction,
-                             modulate_operators=modulate_operators,
+                             modulate_operators=modulate_operators, modulate_entropy=modulate_entropy,
                              dtype=str(dtype).removeprefix("torch."), seed=seed)
         self.net: nn.Module | None = None
         self.latents: LatentTable | None = None

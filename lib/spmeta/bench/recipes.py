@@ -54,7 +54,9 @@ GENERIC_BATCH_SAMPLES = GENERIC_DEFAULTS["autodecode"]["batch_samples"]
 
 
 #: The network settings a recipe may fix (:class:`~spmeta.learner.MetaLearner`'s arguments).
-NETWORK_SETTINGS = ("construction", "activation", "width", "depth", "modulate_operators")
+NETWORK_SETTINGS = ("construction", "activation", "width", "depth", "modulate_operators", "modulate_entropy")
+#: The network settings that only a modulation has (a baseline has no code).
+_CODE_SETTINGS = ("modulate_operators", "modulate_entropy")
 
 
 @dataclass(frozen=True)
@@ -66,8 +68,8 @@ class Recipe:
         autodecode: :class:`~spmeta.meta.autodecode.AutoDecodeConfig` fields of every modulation, every family.
         generic_autodecode: fields added on the GENERIC families.
         generic_network: the GENERIC network's settings on the GENERIC families, for every method
-            (:data:`NETWORK_SETTINGS`, e.g. ``{"construction": "nms"}``; ``modulate_operators`` applies to the
-            modulations only).
+            (:data:`NETWORK_SETTINGS`, e.g. ``{"construction": "nms"}``; ``modulate_operators`` and
+            ``modulate_entropy`` apply to the modulations only).
         epochs_factor: the modulations train ``epochs_factor × scale.epochs`` epochs.
         generic_epochs_factor: a further factor on the GENERIC families.
         generic_inner_lr: the inner step of a gradient-based baseline on the GENERIC families, by method (the
@@ -154,7 +156,7 @@ def method_settings(method: str, family: str, recipe: str | Recipe = RECIPE) -> 
         extra = what.generic_autodecode if model == "generic" else {}
         ranked = {} if rank is None else {"rank": rank}
         return {"model": model, "modulation": method, **ranked, **network, **what.autodecode, **extra}
-    network = {k: v for k, v in network.items() if k != "modulate_operators"}  # the baselines have no codes
+    network = {k: v for k, v in network.items() if k not in _CODE_SETTINGS}  # the baselines have no codes
     if model == "generic" and method in ("maml", "fomaml", "anil", "reptile"):
         return {"model": model, "method": method, **network,
                 "inner_lr": what.generic_inner_lr.get(method, GENERIC_INNER_LR)}

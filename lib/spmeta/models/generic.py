@@ -50,7 +50,9 @@ forming the n × n operators.
 networks become :class:`~spmeta.nn.modulated.ModulatedMLP` s, and the projection construction's constant A
 becomes A + skew(W z) with a linear W initialised at zero. Otherwise only E and S see z, and a system's friction
 can differ from another's only through the scale and shape of its S (chapter 11). The structure holds for every z
-either way: L and M are assembled after modulation.
+either way: L and M are assembled after modulation. ``modulate_entropy=False`` leaves S unmodulated, one entropy
+shared by all systems: then a system's friction can only live in M, not in the scale of its own S, which removes
+the freedom (S, M) → (cS, M/c) per system (chapter 11, "Why some seeds stall").
 
 All sub-networks see standardised states u = (x − m) / s, with m and s set from training states by
 :meth:`GenericNet.standardise` (identity until then), so that E(x) = Ẽ(u) and ∇E = ∇ᵤẼ / s: a
@@ -130,6 +132,9 @@ class GenericNet(nn.Module):
             :class:`~spmeta.models.HNN`.
         modulate_operators: with a modulation, modulate the operator networks (and the projection
             construction's A) by z too; see the module docstring.
+        modulate_entropy: with a modulation, whether S is modulated (default). ``False`` shares one entropy
+            S(x) between all systems, so that the systems differ only through E and (with modulated operators)
+            L and M; see the module docstring.
 
     Buffers ``input_shift`` m and ``input_scale`` s, (n,): the standardisation of the inputs (see
     :meth:`standardise`).
@@ -144,7 +149,8 @@ class GenericNet(nn.Module):
     def __init__(self, dim: int, width: int = 100, depth: int = 3, activation=None, operator_rank: int = 4,
                  operator_width: int = 30, operator_depth: int = 2, modulation: str | None = None,
                  latent_dim: int = 10, rank: int | None = None, gradient: str = "autograd",
-                 construction: str = "projection", friction_bound: float = 3.0, modulate_operators: bool = False):
+                 construction: str = "projection", friction_bound: float = 3.0, modulate_operators: bool = False,
+                 modulate_entropy: bool = True):
         super().__init__()
         if rank is not None and modulation is None:
             raise ValueError(f"rank={rank} is a modulation's r (multi_rank, svd), and this GenericNet has no "
@@ -160,9 +166,13 @@ class GenericNet(nn.Module):
         self.register_buffer("input_scale", torch.ones(dim))
         if modulate_operators and modulation is None:
             raise ValueError("modulate_operators=True needs a modulation (the operators are conditioned on z)")
-        self.modulate_operators = bool(modulate_operators)
+        if not modulate_entropy and modulation is None:
+            raise ValueError("modulate_entropy=False is for a modulated GenericNet (without a modulation nothing "
+                             "is modulated)")
+        self.modulate_operators, self.modulate_entropy = bool(modulate_operators), bool(modulate_entropy)
         self.energy_net = scalar_network(dim, width, depth, activation, modulation, latent_dim, rank)
-        self.entropy_net = scalar_network(dim, width, depth, activation, modulation, latent_dim, rank)
+        self.entropy_net = scalar_network(dim, width, depth, activation, modulation if modulate_entropy else None,
+                                          latent_dim, rank)
 
         def operator_net(out_dim: int) -> nn.Module:
             if modulate_operators:
@@ -228,7 +238,11 @@ class GenericNet(nn.Module):
 
     def entropy(self, x: Tensor, z: Tensor | None = None) -> Tensor:
         """Learned entropy S(x; z). x: (..., n) -> (...)."""
-        return evaluate_scalar(self.entropy_net, self._standardised(x), z)
+        return evaluate_scalar(self.entropy_net, self._standardised(x), self._entropy_code(z))
+
+    def _entropy_code(self, z: Tensor | None) -> Tensor | None:
+        """The code S sees: z, or None where S is shared (``modulate_entropy=False``)."""
+        return z if self.modulate_entropy else None
 
     def gradients(self, x: Tensor, z: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """(∇E, ∇S), each (..., n)."""
@@ -238,7 +252,7 @@ class GenericNet(nn.Module):
         """(∇E, ∇S) at the standardised states u, each (..., n): ∇ₓ = ∇ᵤ / s."""
         scale = self.input_scale.to(u.dtype)
         return (scalar_gradient(self.energy_net, u, z, self.gradient_mode) / scale,
-                scalar_gradient(self.entropy_net, u, z, self.gradient_mode) / scale)
+                scalar_gradient(self.entropy_net, u, self._entropy_code(z), self.gradient_mode) / scale)
 
     def _operator(self, net: nn.Module, u: Tensor, z: Tensor | None) -> Tensor:
         """An operator network's output at the standardised states u, (..., out): conditioned on z where the
