@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from spmeta.bench import grid, table
+from spmeta.bench import grid, recipes, table
 from spmeta.bench.__main__ import main
 from spmeta.bench.grid import Run, result_path, run_grid
 from spmeta.training import TrainingDiverged
@@ -396,3 +396,35 @@ def test_main_grid_takes_each_family_from_the_newest_complete_recipe(tmp_path):
     assert recipes == {"pendulum": {"r2"}, "duffing": {"r3"}, "gas_containers": {"v1"}}
     assert len(records) == 3 * 3 * len(grid.GRID_METHODS)
     assert {r["recipe"] for r in table.load_main_grid(tmp_path, recipes="r2")} == {"r2", "v1"}
+
+
+def test_main_grid_borrows_only_cells_that_train_identically(tmp_path):
+    """r3 changes only the GENERIC families' modulations, MAML's inner step and the baselines' budget there:
+    on the Hamiltonian families every r2 run stands for r3's, on a GENERIC family only Scratch's."""
+    def write(family, recipe, methods, seeds=(0, 1, 2)):
+        for method in methods:
+            for seed in seeds:
+                run = Run(family, method, seed)
+                grid.write_json(result_path(tmp_path / recipe, run), {**fake_record(run), "recipe": recipe})
+
+    assert recipes.same_training("shift", "duffing", "r3", "r2")
+    assert recipes.same_training("scratch", "gas_containers", "r3", "r2")
+    assert not recipes.same_training("anil", "gas_containers", "r3", "r2")  # twice the budget under r3
+    assert not recipes.same_training("shift", "gas_containers", "r3", "r2")
+    others = [m for m in grid.GRID_METHODS if m != "scratch"]
+    write("duffing", "r3", others)
+    write("duffing", "r2", grid.GRID_METHODS)
+    write("gas_containers", "r3", others)
+    write("gas_containers", "r2", ["scratch"])
+    write("damped_oscillator", "r3", [m for m in others if m != "anil"])
+    write("damped_oscillator", "r2", grid.GRID_METHODS)
+    records = table.load_main_grid(tmp_path, recipes=("r3", "r2"))
+    by_family = {}
+    for r in records:
+        by_family.setdefault(r["run"]["family"], []).append((r["run"]["method"], r["recipe"]))
+    assert sorted(by_family["duffing"]) == sorted([(m, "r3") for m in others for _ in range(3)]
+                                                  + [("scratch", "r2")] * 3)
+    assert sorted(by_family["gas_containers"]) == sorted([(m, "r3") for m in others for _ in range(3)]
+                                                         + [("scratch", "r2")] * 3)
+    # ANIL's r2 runs had half r3's budget: r3 is incomplete, and the family is r2's throughout
+    assert {recipe for _, recipe in by_family["damped_oscillator"]} == {"r2"}

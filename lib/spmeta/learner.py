@@ -30,6 +30,7 @@ from .files import CHECKPOINT_FORMAT, read_checkpoint, save_torch
 from .meta import baselines
 from .meta.autodecode import AutoDecodeConfig, LatentTable, adapt, meta_train
 from .meta.budget import sample_gradients, updates_per_epoch
+from .meta.starts import choose_start
 from .metrics import (WORST_CASE, bounds, energy_drift, eps_field_per_system, field_points, generic_rates,
                       own_box_points, relative_error, ssim_available, ssim_field)
 from .models import HNN, GenericNet
@@ -210,9 +211,11 @@ class MetaLearner:
         self.family = None
         self.history: list[float] = []
         #: the meta-training's cost: ``sample_gradients`` (per-sample gradient evaluations, protocol v2's budget
-        #: unit, :mod:`~spmeta.meta.budget`), ``outer_updates``, and ``resumed_at_epoch`` (0 unless fit() resumed
-        #: from a periodic training state); set by fit().
-        self.budget: dict[str, int] = {}
+        #: unit, :mod:`~spmeta.meta.budget`), ``outer_updates``, ``resumed_at_epoch`` (0 unless fit() resumed
+        #: from a periodic training state), and with several starts ``starts`` (per start: its seed, its trial's
+        #: loss, whether it was chosen; :mod:`~spmeta.meta.starts`); set by fit(). Both counts include the
+        #: starts that were not chosen.
+        self.budget: dict = {}
         self._train_bounds: Tensor | None = None  # (2, n): the exact training states' box, ε_field_family's extent
         self._standardisation: tuple[Tensor, Tensor] | None = None  # GENERIC inputs: shift, scale (n,) each
 
@@ -221,9 +224,9 @@ class MetaLearner:
         return f"MetaLearner(model={self.model_name!r}, {what}, fitted={self.net is not None})"
 
     # -- model ---------------------------------------------------------------------------------------
-    def build_network(self, family, modulated: bool | None = None) -> nn.Module:
-        """A freshly initialised network for ``family`` with this learner's settings (seeded by ``seed``; torch's
-        global random state is left as it was): the modulated network, with its hypernetwork, if ``modulated``
+    def build_network(self, family, modulated: bool | None = None, seed: int | None = None) -> nn.Module:
+        """A freshly initialised network for ``family`` with this learner's settings (seeded by ``seed``, by
+        default the learner's; torch's global random state is left as it was): the modulated network, with its hypernetwork, if ``modulated``
         (default: for auto-decoding), else the plain one (what the baselines train)."""
         if modulated is None:
             modulated = self.method == "autodecode"
@@ -235,7 +238,7 @@ class MetaLearner:
             raise ValueError(f"model='generic' needs a GenericFamily; {family.name!r} is a "
                              f"{type(family).__name__}: use model='hnn'")
         with torch.random.fork_rng(devices=[]):  # a local stream: the global generator is restored on exit
-            torch.manual_seed(self.seed)
+            torch.manual_seed(self.seed if seed is None else seed)
             if self.model_name == "hnn":
                 net = HNN(family.dof, rank=self.rank, **mod, **self.net_kwargs)
             else:
@@ -280,12 +283,20 @@ class MetaLearner:
         if checkpoint is not None:
             identity = {"settings": self.settings, "config": dataclasses.asdict(config), "family": train.family.name,
                         "data": [samples.n_systems, samples.n_samples, float(samples.x.double().sum())]}
-            resume = self._resume_state(checkpoint, identity)
+            payload = self._resume_state(checkpoint, identity)
+            resume = payload["state"] if payload is not None else None
             self.budget["resumed_at_epoch"] = resume["epoch"] if resume is not None else 0
+            if payload is not None and payload.get("starts") is not None:  # the starts' trials, as first run
+                self.budget["starts"] = payload["starts"]
             save = lambda state: save_torch({"format": CHECKPOINT_FORMAT, "kind": "training state",  # noqa: E731
-                                              "identity": identity, "state": state}, checkpoint)
+                                              "identity": identity, "state": state,
+                                              "starts": self.budget.get("starts")}, checkpoint)
         periodic = dict(resume=resume, **self._hook(save, checkpoint_every, callback, callback_every, config.epochs))
         if self.method == "autodecode":
+            if resume is None and config.starts > 1:  # a resumed run had chosen its start already
+                periodic["resume"], self.budget["starts"] = choose_start(
+                    lambda seed: self.build_network(train.family, seed=seed).to(self.device), samples, config,
+                    self.seed, progress)
             self.latents, history = meta_train(self.net, samples, config, seed=self.seed, progress=progress,
                                                **periodic)
         elif self.method == "scratch":
@@ -314,9 +325,12 @@ class MetaLearner:
         self.net = self.net.to(self.device)
         samples = self._samples(train)
         kind = "autodecode" if self.method == "autodecode" else self.method
+        epochs = self.config.epochs
+        if kind == "autodecode":  # and the trials of the starts not chosen
+            epochs += (self.config.starts - 1) * self.config.trial_epochs()
         self.budget = {"sample_gradients": sample_gradients(kind, self.config, samples.n_systems, samples.n_samples),
-                       "outer_updates": 0 if kind == "scratch" else
-                       self.config.epochs * updates_per_epoch(self.config, samples.n_systems)}
+                       "outer_updates": 0 if kind == "scratch" else epochs * updates_per_epoch(self.config,
+                                                                                              samples.n_systems)}
         return samples
 
     def _hook(self, save, save_every: int, callback, callback_every: int, epochs: int) -> dict:
@@ -341,14 +355,15 @@ class MetaLearner:
 
     @staticmethod
     def _resume_state(path: str | Path, identity: dict) -> dict | None:
-        """The training state in the periodic checkpoint ``path``, None if there is none; refuses another run's."""
+        """The periodic checkpoint ``path`` ({"identity", "state", "starts"}), None if there is none; refuses
+        another run's."""
         if not Path(path).exists():
             return None
         payload = read_checkpoint(path, "training state")
         if payload["identity"] != identity:
             raise ValueError(f"{path} holds the training state of another run (other settings, configuration or "
                              "data): delete it, or pass another checkpoint path")
-        return payload["state"]
+        return payload
 
     # -- saving and loading ------------------------------------------------------------------------------
     def save(self, path: str | Path, dtype: torch.dtype = torch.float32) -> None:

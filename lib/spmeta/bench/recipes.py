@@ -31,7 +31,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from .._checks import check_choice, check_positive
-from ..config import Scale
+from ..config import SCALES, Scale
 from ..learner import GENERIC_DEFAULTS
 from ..meta.autodecode import AutoDecodeConfig
 from ..meta.baselines import BaselineConfig
@@ -41,7 +41,7 @@ from ..systems import HamiltonianFamily, get_family
 
 __all__ = ["Recipe", "RECIPES", "NETWORK_SETTINGS",
            "RECIPE", "MAIN_GRID_RECIPES", "GENERIC_INNER_LR", "GENERIC_BATCH_SAMPLES", "method_settings",
-           "grid_budget", "epochs", "check_recipe", "samples_per_system"]
+           "grid_budget", "epochs", "check_recipe", "samples_per_system", "same_training"]
 
 #: Inner-loop step of the gradient-based baselines on GENERIC families under recipes v1, r1 and r2, and of ANIL
 #: and Reptile under r3 (written into the recipes, so that they do not move with the library's defaults,
@@ -198,3 +198,13 @@ def epochs(method: str, family: str, scale: Scale, recipe: str | Recipe = RECIPE
     config = _config(method, method_settings(method, family, recipe))
     return epochs_for_budget(method, config, scale.n_train, samples_per_system(family, scale),
                              grid_budget(family, scale, recipe))
+
+
+def same_training(method: str, family: str, recipe: str | Recipe, other: str | Recipe,
+                  scale: Scale = SCALES["paper"]) -> bool:
+    """Whether ``method`` on ``family`` at ``scale`` trains identically under two recipes: the same learner
+    settings and the same epochs, so that a run of one stands for the other's (for example the baselines of a
+    recipe that changes only the modulations, or every method of ``r3`` on the Hamiltonian families, which are
+    ``r2``'s)."""
+    return (method_settings(method, family, recipe) == method_settings(method, family, other)
+            and epochs(method, family, scale, recipe) == epochs(method, family, scale, other))

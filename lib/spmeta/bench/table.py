@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..metrics import WORST_CASE
 from .grid import FAMILIES, FINITE_SCORES, GRID_METHODS, METHODS
-from .recipes import MAIN_GRID_RECIPES
+from .recipes import MAIN_GRID_RECIPES, same_training
 
 __all__ = ["load_results", "load_main_grid",
            "summarize", "markdown_table", "markdown_rows", "format_cell", "protocols", "protocol_label", "METRICS",
@@ -84,22 +84,29 @@ def load_main_grid(results: str | Path = "results", recipes: tuple[str, ...] = M
                    seeds=(0, 1, 2)) -> list[dict]:
     """The book's main grid: per family, the runs of the first recipe in ``recipes`` (newest first; each under
     ``<results>/<recipe>/``) whose rows are complete for that family (every grid method at every seed, finished
-    or failed), else the v1 files in ``results``.
+    or failed), else the v1 files in ``results``. A cell a recipe has not run is taken from an older recipe in
+    ``recipes`` where the method trains identically under both (:func:`~spmeta.bench.recipes.same_training`).
 
-    A family is never shown half under one recipe and half under another; each record keeps its ``recipe`` and
-    ``protocol``, so tables label where their rows come from."""
+    A family's rows are never a mix of trainings; each record keeps its ``recipe`` and ``protocol``, so tables
+    label where their rows come from."""
     if isinstance(recipes, str):
         recipes = (recipes,)
-    runs = {recipe: load_results(Path(results) / recipe) for recipe in recipes if recipe != "v1"}
+    names = [recipe for recipe in recipes if recipe != "v1"]
+    runs = {recipe: load_results(Path(results) / recipe) for recipe in names}
     old = load_results(results)
     records = []
     for family in FAMILIES:
         chosen = [r for r in old if r["run"]["family"] == family]
-        for recipe in runs:
-            mine = [r for r in runs[recipe] if r["run"]["family"] == family]
-            cells = {(r["run"]["method"], r["run"]["seed"]) for r in mine}
+        for i, recipe in enumerate(names):
+            cells = {(r["run"]["method"], r["run"]["seed"]): r for r in runs[recipe] if r["run"]["family"] == family}
+            for older in names[i + 1:]:
+                for r in runs[older]:
+                    cell = (r["run"]["method"], r["run"]["seed"])
+                    if (r["run"]["family"] == family and cell not in cells
+                            and same_training(cell[0], family, recipe, older)):
+                        cells[cell] = r
             if all((m, s) in cells for m in GRID_METHODS for s in seeds):
-                chosen = mine
+                chosen = list(cells.values())
                 break
         records += chosen
     return records

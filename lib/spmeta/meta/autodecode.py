@@ -68,13 +68,18 @@ class AutoDecodeConfig:
     # DeepSDF) or "dense" (Adam on the whole table, the other rows restored: their moments still decay; what the
     # grid's recipes v1 to r3 ran)
     latent_updates: str = "sparse"
+    # several starts (chapter 11): ``starts`` initialisations each train ``start_trial × epochs`` epochs, and the
+    # one with the lowest loss over the last tenth of its trial trains on to ``epochs``
+    starts: int = 1
+    start_trial: float = 0.05
     adapt_steps: int = 100
     lr_adapt: float = 1e-2
     adapt_optimiser: str = "adam"  # of the codes at test time: "adam" or "sgd"
     init: str = "mean"  # adaptation starts from z_avg ("mean") or from zero ("zero")
 
     def __post_init__(self):
-        counts = {"epochs": 0, "inner_steps": 0, "outer_steps": 0 if self.simultaneous else 1, "adapt_steps": 0}
+        counts = {"epochs": 0, "inner_steps": 0, "outer_steps": 0 if self.simultaneous else 1, "adapt_steps": 0,
+                  "starts": 1}
         for name, minimum in counts.items():
             check_int(getattr(self, name), name, minimum)
         for name in ("batch_systems", "batch_samples"):
@@ -86,10 +91,21 @@ class AutoDecodeConfig:
             check_positive(getattr(self, name), name)
         for name in ("lambda_z", "lambda_phi", "lambda_orth"):
             check_positive(getattr(self, name), name, allow_zero=True)
+        check_positive(self.start_trial, "start_trial")
+        if self.starts > 1 and self.epochs < 2:
+            raise ValueError(f"starts={self.starts} needs epochs >= 2 (each start trains part of them before the "
+                             f"choice); got epochs={self.epochs}")
+        if self.start_trial >= 1:
+            raise ValueError(f"start_trial is the fraction of the epochs each start trains before the choice, "
+                             f"below 1; got {self.start_trial}")
         for name, valid in (("compile", ("auto", "on", "off")), ("lr_schedule", ("constant", "cosine")),
                             ("latent_updates", ("sparse", "dense")),
                             ("init", ("mean", "zero")), ("adapt_optimiser", OPTIMISERS)):
             check_choice(getattr(self, name), name, valid)
+
+    def trial_epochs(self) -> int:
+        """The epochs each start trains before the choice: 0 with one start, else at least 1."""
+        return 0 if self.starts == 1 else min(self.epochs - 1, max(1, round(self.start_trial * self.epochs)))
 
     def samples_per_step(self, n_samples: int) -> int:
         """How many of a system's ``n_samples`` samples one meta-training step uses."""

@@ -5,7 +5,8 @@ sample, whatever parameters the backward pass is for, inner-loop steps included 
 budgets"). Counting in this unit, rather than in "epochs", makes methods with different loops comparable:
 
 - auto-decoding, per batch of B systems with S samples each: ``inner_steps`` code updates and ``outer_steps``
-  updates of Θ, each on B·S samples (one backward for both with ``simultaneous=True``);
+  updates of Θ, each on B·S samples (one backward for both with ``simultaneous=True``); with several starts
+  (:mod:`~spmeta.meta.starts`), the trial epochs of the starts not chosen too;
 - MAML, FOMAML, ANIL, per outer update of T tasks: ``inner_steps`` steps on the task's ``n_support`` samples,
   then one on its N − n_support query samples;
 - Reptile, per outer update of T tasks: ``inner_steps`` steps on all N samples of the task;
@@ -50,7 +51,8 @@ def sample_gradients(method: str, config: AutoDecodeConfig | BaselineConfig, n_s
         if not isinstance(config, AutoDecodeConfig):
             raise ValueError("auto-decoding needs an AutoDecodeConfig")
         steps = 1 if config.simultaneous else config.inner_steps + config.outer_steps
-        return config.epochs * n_systems * config.samples_per_step(n_samples) * steps  # every system, each epoch
+        epochs = config.epochs + (config.starts - 1) * config.trial_epochs()  # the chosen start's, and the others'
+        return epochs * n_systems * config.samples_per_step(n_samples) * steps  # every system, each epoch
     if method not in BASELINES or not isinstance(config, BaselineConfig):
         raise ValueError(f"unknown method {method!r} (or config type {type(config).__name__}); valid methods are "
                          f"{['autodecode', *BASELINES]}")
