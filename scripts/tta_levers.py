@@ -67,12 +67,13 @@ def main() -> None:
     parser.add_argument("--geometry", action="store_true",
                         help="GENERIC families: record the learned gradients' geometry at every evaluation")
     args = parser.parse_args()
+    commit = git_commit()  # the code this process imported, before the checkout can move on
     start = time.time()
     curves = interleaved_curves(args.family, args.method, [LEVERS[name] for name in args.levers], args.seed,
                                 args.scale, args.points, extra=generic_geometry if args.geometry else None)
     record = {"protocol": PROTOCOL, "family": args.family, "method": args.method, "scale": args.scale, "seed": args.seed,
               "levers": {name: vars(LEVERS[name]) for name in args.levers}, "curves": [vars(c) for c in curves],
-              "command": ["python"] + sys.argv, "commit": git_commit(), "wall_s": time.time() - start}
+              "command": ["python"] + sys.argv, "commit": commit, "wall_s": time.time() - start}
     write_json(args.out, record)
     for c in curves:
         print(f"{c.recipe:20s} {c.cpu_s[-1]:7.0f} s  val eps_traj {c.eps_traj[-1]:.4f}  min {min(c.eps_traj):.4f}")

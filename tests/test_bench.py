@@ -24,6 +24,19 @@ def test_a_folder_holding_another_recipe_is_refused(tmp_path, monkeypatch):
     assert run_grid([run], tmp_path, progress=False, recipe="v1") == []  # its own recipe resumes: nothing to do
 
 
+def test_a_run_that_trains_as_another_recipes_finished_one_is_not_repeated(tmp_path, monkeypatch):
+    same, other = Run("pendulum", "shift", 0), Run("gas_containers", "anil", 0)  # r3 ≡ r2 on pendulum only
+    for run in (same, other):
+        grid.write_json(result_path(tmp_path / "r2", run), {**fake_record(run), "recipe": "r2",
+                                                             "scale": {"name": "paper"}})
+    ran = []
+    monkeypatch.setattr(grid, "run_group", lambda group, **_: ((ran.append(r) or r, fake_record(r)) for r in group))
+    assert grid.same_run_elsewhere(tmp_path / "r3", same, "r3") == result_path(tmp_path / "r2", same)
+    assert grid.same_run_elsewhere(tmp_path / "other", same, "r3") is None  # not a recipe's own folder
+    run_grid([same, other], tmp_path / "r3", progress=False, recipe="r3")
+    assert ran == [other]
+
+
 def test_killed_grid_resumes_without_redoing_or_losing_runs(tmp_path, monkeypatch):
     runs = [Run("mass_spring", m, s, scale="quick") for m in ("rank_one", "maml") for s in (0, 1, 2)]
     calls = []

@@ -129,6 +129,21 @@ def test_recipes_keep_the_inner_steps_their_files_ran():
         assert "inner_lr" not in method_settings("maml", "pendulum", recipe)  # the config's default, 1e-2
 
 
+def test_r4_is_r3_with_three_starts_in_r3s_budget():
+    from spmeta.bench.recipes import epochs, epochs_trained, grid_budget, same_training
+    from spmeta.bench.grid import GRID_METHODS
+    from spmeta.config import SCALES
+
+    paper = SCALES["paper"]
+    for family in ("damped_oscillator", "gas_containers"):
+        assert method_settings("svd", family, "r4")["starts"] == 3
+        assert grid_budget(family, paper, "r4") == grid_budget(family, paper, "r3")
+        assert epochs("shift", family, paper, "r4") == 3636 and epochs_trained("shift", family, paper, "r4") == 4000
+        assert {m for m in GRID_METHODS if not same_training(m, family, "r4", "r3")} == set(MODULATIONS)
+    assert all(same_training(m, "duffing", "r4", "r3") for m in GRID_METHODS)
+    assert "starts" not in method_settings("svd", "duffing", "r4")
+
+
 def test_generic_learners_get_the_generic_defaults_unless_told_otherwise():
     from spmeta.learner import GENERIC_DEFAULTS
 
@@ -150,6 +165,16 @@ def test_training_outcome_tells_converged_lost_and_plateaued_runs_apart():
     assert training_outcome([1.0, 1e-2, 2e-3])["outcome"] == "plateau"
     with pytest.raises(ValueError):
         training_outcome([])
+
+
+def test_early_loss_averages_the_last_tenth_of_the_trial():
+    from spmeta.bench.report import early_loss
+
+    record = {"config": {"epochs": 4000}, "loss_curve": [[e, float(e)] for e in range(0, 4001, 20)]}
+    assert early_loss(record) == (180 + 200) / 2  # 5 % of 4000 is 200; its last tenth from epoch 180
+    assert early_loss(record, 0.1) == sum(range(360, 401, 20)) / 3
+    with pytest.raises(ValueError, match="logs no loss"):
+        early_loss({"config": {"epochs": 100}, "loss_curve": [[0, 1.0], [20, 0.5]]})
 
 
 def test_gradient_clipping_bounds_each_step_of_the_weights():

@@ -44,11 +44,11 @@ from ..meta.baselines import BASELINES
 from ..nn.modulation import MODULATIONS
 from ..systems import BUILTIN_FAMILIES, get_family
 from ..training import TrainingDiverged
-from .recipes import RECIPE, check_recipe, epochs, grid_budget, method_settings
+from .recipes import RECIPE, RECIPES, check_recipe, epochs, grid_budget, method_settings, same_training
 
 __all__ = ["Run", "METHODS", "GRID_METHODS", "FAMILIES", "PROTOCOL", "RECIPE", "method_settings", "grid_network",
            "grid_budget", "infeasible", "training_key", "run_group", "run_one", "run_grid", "result_path",
-           "checkpoint_path", "make_grid_dataset"]
+           "checkpoint_path", "make_grid_dataset", "same_run_elsewhere"]
 
 #: The benchmark protocol the grid follows (``../shared/design/protocol.md``, ``book/protocol.md``): 2 scores
 #: ε_field on each test system's own box, gives every method the same budget and chooses test-time adaptation
@@ -123,6 +123,25 @@ def checkpoint_path(out: str | Path, run: Run, periodic: bool = False) -> Path:
     """Where the meta-training of ``run`` is saved (``seed<k>.pt`` beside the JSON of the first run of its
     group), or, with ``periodic``, its periodic training state (``seed<k>.resume.pt``, local only)."""
     return result_path(out, run).with_suffix(".resume.pt" if periodic else ".pt")
+
+
+def same_run_elsewhere(out: str | Path, run: Run, recipe: str) -> Path | None:
+    """A finished result file of ``run`` under another recipe, in the folder beside ``out``
+    (``results/<other>/`` for ``out = results/<recipe>/``), whose training is the same as under ``recipe``
+    (:func:`~spmeta.bench.recipes.same_training`): running it again would repeat it. None if there is none, or
+    if ``out`` is not named after ``recipe``."""
+    out = Path(out)
+    if out.name != recipe:
+        return None
+    for other in RECIPES:
+        path = result_path(out.parent / other, run)
+        if other in (recipe, "v1") or not path.exists():
+            continue
+        record = json.loads(path.read_text())
+        if (record.get("status") == "ok" and record.get("scale", {}).get("name") == run.scale
+                and same_training(run.method, run.family, recipe, other, SCALES[run.scale])):
+            return path
+    return None
 
 
 def make_grid_dataset(run: "Run", ood: bool | None = None):
@@ -308,8 +327,9 @@ def run_grid(runs: list[Run], out: str | Path = "results", progress: bool = True
     """Run every cell of ``runs`` whose result file does not exist yet, under ``recipe``; returns the files
     written.
 
-    Resumable: finished cells (and recorded failures, unless ``retry_failed``) are skipped. A finished file of
-    another recipe is an error: write each recipe's runs to their own folder.
+    Resumable: finished cells (and recorded failures, unless ``retry_failed``) are skipped, and so are cells that
+    train as a finished run of another recipe in the folder beside ``out`` (:func:`same_run_elsewhere`). A
+    finished file of another recipe in ``out`` is an error: write each recipe's runs to their own folder.
     """
     check_recipe(recipe)
     from tqdm.auto import tqdm
@@ -324,6 +344,11 @@ def run_grid(runs: list[Run], out: str | Path = "results", progress: bool = True
             print(f"skipped {run.family}/{run.method}/{run.variant}: {reason}", file=sys.stderr)
             continue
         path = result_path(out, run)
+        elsewhere = None if path.exists() else same_run_elsewhere(out, run, recipe)
+        if elsewhere is not None:
+            print(f"skipped {run.family}/{run.method}/seed{run.seed}: it trains as in {elsewhere}, which the book "
+                  "reads for this recipe too", file=sys.stderr)
+            continue
         if path.exists():
             record = json.loads(path.read_text())
             if record.get("scale", {}).get("name", run.scale) != run.scale:

@@ -114,7 +114,7 @@ def _epoch_runner(kind: str, method: str, train: Samples, fast: bool = True):
     model = _build(kind, method)
     grid_config = MetaLearner(**method_settings(method, SETTINGS[kind]["family"])).config  # the grid's settings
     if method in MODULATIONS:
-        config = replace(grid_config, epochs=1, lr_schedule="constant", compile="on" if fast else "off")
+        config = replace(grid_config, epochs=1, starts=1, lr_schedule="constant", compile="on" if fast else "off")
         latents = LatentTable(train.n_systems, 10)
         return model, config, lambda: meta_train(model, train, config, latents=latents, progress=False)
     config = replace(grid_config, epochs=1)
@@ -323,7 +323,7 @@ def paper_grid_estimate(record: dict, n_systems: int) -> dict:
     the grid and shared by as many workers as the machine's cores hold at the measured thread count (the grid
     runs as parallel workers, ``scripts/run_grid.sh``). Each kind's family stands in for the others of its
     kind."""
-    from .recipes import RECIPE, epochs
+    from .recipes import RECIPE, epochs_trained
 
     scale = SCALES["paper"]
     families = {"hnn": 3, "generic": 2}
@@ -334,7 +334,7 @@ def paper_grid_estimate(record: dict, n_systems: int) -> dict:
         family = SETTINGS[m["kind"]]["family"]
         modulation = m["method"] in MODULATIONS
         epoch_s = m["epoch_ms"] / 1e3 * (scale.n_train / n_systems if modulation else 1)
-        counts[key] = epochs(m["method"], family, scale)
+        counts[key] = epochs_trained(m["method"], family, scale)
         run_h = (counts[key] * epoch_s + m["adapt_s"]) / 3600
         parts[key] = run_h
         hours += run_h * families[m["kind"]] * 3

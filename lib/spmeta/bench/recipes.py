@@ -8,19 +8,23 @@ and a recipe never changes once results carry its name: a new one gets a new nam
   steps on all of a system's samples) for the scale's epochs; the baselines 1000 outer updates
   (:class:`~spmeta.meta.baselines.BaselineConfig`'s default), about a seventh of the modulations' budget.
 - ``r1``: v1's auto-decoding, and the baselines given the same budget (protocol v2, "Fair budgets").
-- ``r3``: ``r2`` on the Hamiltonian families (the same settings, so their r2 rows stand for it). On the GENERIC
-  families the operator networks are modulated by the code too (``modulate_operators=True``) and the modulations
-  train twice the scale's epochs: with only E and S modulated, meta-training plateaued on some seeds, and the
-  converging runs were still improving at the end of their budget (chapter 11, validation systems only). MAML
-  and first-order MAML take inner steps of 3e-4 there (3e-3 in r2; ``results/tuning/*_maml*.json``).
 - ``r2``: the time-to-accuracy recipe (chapter 14), on every family: one backward pass for the codes and the
   weights (``simultaneous=True``), 50 samples of each system drawn afresh for each step (``batch_samples``), and
   Θ's learning rate 2e-3 (cosine schedule, the scale's epochs). It reached the v1 recipe's validation error in
   about a tenth of its CPU seconds on mass-spring and Duffing (``results/tuning/tta_levers_*.json``, validation
   systems only); its budget is about a twelfth of v1's, and the baselines get as many outer updates as it buys.
+- ``r3``: ``r2`` on the Hamiltonian families (the same settings, so their r2 rows stand for it). On the GENERIC
+  families the operator networks are modulated by the code too (``modulate_operators=True``) and the modulations
+  train twice the scale's epochs: with only E and S modulated, meta-training plateaued on some seeds, and the
+  converging runs were still improving at the end of their budget (chapter 11, validation systems only). MAML
+  and first-order MAML take inner steps of 3e-4 there (3e-3 in r2; ``results/tuning/*_maml*.json``).
+- ``r4``: ``r3`` with several starts for the GENERIC modulations (:mod:`~spmeta.meta.starts`): three
+  initialisations train for 5 % of the epochs each, and the one with the lowest loss trains on. Whether a GENERIC
+  run stalls is settled that early (chapter 11); the epochs are cut so that the budget is r3's, and so every
+  baseline's run, and every run on the Hamiltonian families, is r3's (:func:`same_training`).
 
 The budget of a family at a scale is what the recipe's modulations use (:func:`grid_budget`), in per-sample
-gradient evaluations (:mod:`spmeta.meta.budget`); under ``r1`` and ``r2`` the baselines get as many outer updates
+gradient evaluations (:mod:`spmeta.meta.budget`); from ``r1`` on, the baselines get as many outer updates
 as it buys them (:func:`epochs`).
 
 See chapter 14 (book/14_compute_cost.md) and book/protocol.md.
@@ -41,7 +45,8 @@ from ..systems import HamiltonianFamily, get_family
 
 __all__ = ["Recipe", "RECIPES", "NETWORK_SETTINGS",
            "RECIPE", "MAIN_GRID_RECIPES", "GENERIC_INNER_LR", "GENERIC_BATCH_SAMPLES", "method_settings",
-           "grid_budget", "epochs", "check_recipe", "samples_per_system", "same_training"]
+           "grid_budget", "epochs", "check_recipe", "samples_per_system", "same_training",
+           "epochs_trained"]
 
 #: Inner-loop step of the gradient-based baselines on GENERIC families under recipes v1, r1 and r2, and of ANIL
 #: and Reptile under r3 (written into the recipes, so that they do not move with the library's defaults,
@@ -119,11 +124,16 @@ RECIPES: dict[str, Recipe] = {
                  generic_network={"modulate_operators": True}, generic_epochs_factor=2.0,
                  generic_inner_lr={"maml": 3e-4, "fomaml": 3e-4}),
 }
+# r3 with three starts for the GENERIC modulations, in r3's budget: at the paper scale 3636 epochs and the two
+# other starts' trials of 182 epochs make r3's 4000, so every other run is r3's (same_training). Chosen on the
+# validation systems of r3's stalled seeds (chapter 11, results/tuning/starts_*.json)
+RECIPES["r4"] = dataclasses.replace(RECIPES["r3"], name="r4", generic_autodecode={"starts": 3, "start_trial": 0.05},
+                                    generic_epochs_factor=2.0 / 1.1)
 #: The grid's default recipe.
-RECIPE = "r3"
+RECIPE = "r4"
 #: The recipes the book's main grid reads, newest first: per family, the first whose rows are complete
 #: (:func:`~spmeta.bench.table.load_main_grid`).
-MAIN_GRID_RECIPES = ("r3", "r2")
+MAIN_GRID_RECIPES = ("r4", "r3", "r2")
 
 
 def check_recipe(recipe: str | Recipe) -> Recipe:
@@ -198,6 +208,16 @@ def epochs(method: str, family: str, scale: Scale, recipe: str | Recipe = RECIPE
     config = _config(method, method_settings(method, family, recipe))
     return epochs_for_budget(method, config, scale.n_train, samples_per_system(family, scale),
                              grid_budget(family, scale, recipe))
+
+
+def epochs_trained(method: str, family: str, scale: Scale, recipe: str | Recipe = RECIPE) -> int:
+    """The epochs ``method`` trains in all on ``family`` at ``scale``: :func:`epochs`, and with several starts
+    the trials of the starts not chosen (what its cost scales with)."""
+    n = epochs(method, family, scale, recipe)
+    if method not in MODULATIONS:
+        return n
+    config = _config(method, method_settings(method, family, recipe), epochs=n)
+    return n + (config.starts - 1) * config.trial_epochs()
 
 
 def same_training(method: str, family: str, recipe: str | Recipe, other: str | Recipe,

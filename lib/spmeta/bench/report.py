@@ -13,7 +13,8 @@ from .table import METRICS, format_cell, markdown_rows, protocol_label, protocol
 
 __all__ = ["family_table", "targets", "HAMILTONIAN_METRICS", "GENERIC_METRICS", "BASELINE_METHODS", "paper_best",
            "ordering", "targets_table", "ordering_table", "best_method", "field_box_table", "claims", "training_cpu_s",
-           "recipe_table", "cell_means", "REPRODUCED_WITHIN", "training_outcome", "CONVERGED_LOSS"]
+           "recipe_table", "cell_means", "REPRODUCED_WITHIN", "training_outcome", "CONVERGED_LOSS",
+           "early_loss"]
 
 MODULATIONS = tuple(m for m in METHODS if m in _MODULATIONS)
 
@@ -218,6 +219,16 @@ def training_outcome(losses, converged: float = CONVERGED_LOSS, spike: float = 2
         lowest = min(lowest, value)
     outcome = "converged" if values[-1] <= converged else "lost" if lowest <= converged else "plateau"
     return {"outcome": outcome, "final": values[-1], "lowest": lowest, "spikes": spikes}
+
+
+def early_loss(record: dict, fraction: float = 0.05) -> float:
+    """The mean logged loss of a result file's run over the last tenth of its first ``fraction`` of epochs (the
+    loss a trial of several starts is chosen by, :mod:`~spmeta.meta.starts`; the file logs every few epochs)."""
+    end = fraction * record["config"]["epochs"]
+    values = [loss for epoch, loss in record["loss_curve"] if 0.9 * end <= epoch <= end]
+    if not values:
+        raise ValueError(f"{record.get('path', 'this record')} logs no loss between epochs {0.9 * end:g} and {end:g}")
+    return sum(values) / len(values)
 
 
 def training_cpu_s(record: dict) -> float:
