@@ -37,6 +37,15 @@ def test_a_run_that_trains_as_another_recipes_finished_one_is_not_repeated(tmp_p
     assert ran == [other]
 
 
+def test_a_broken_json_file_is_named(tmp_path):
+    from spmeta.bench.tta import load_sweeps
+
+    broken = tmp_path / "sweep.json"
+    broken.write_text('{"family": "pendulum", ')
+    with pytest.raises(ValueError, match="sweep.json is not a JSON file"):
+        load_sweeps([broken])
+
+
 def test_killed_grid_resumes_without_redoing_or_losing_runs(tmp_path, monkeypatch):
     runs = [Run("mass_spring", m, s, scale="quick") for m in ("rank_one", "maml") for s in (0, 1, 2)]
     calls = []
@@ -68,7 +77,7 @@ def test_killed_grid_resumes_without_redoing_or_losing_runs(tmp_path, monkeypatc
 def test_kill_during_a_write_keeps_the_finished_files(tmp_path, monkeypatch):
     runs = [Run("mass_spring", "rank_one", s, scale="quick") for s in (0, 1, 2)]
     monkeypatch.setattr(grid, "run_group", lambda group, **_: ((r, fake_record(r)) for r in group))
-    dump, writes = grid.json.dump, []
+    dump, writes = json.dump, []
 
     def dies_on_the_third_write(obj, f, **kwargs):
         writes.append(obj)
@@ -77,13 +86,13 @@ def test_kill_during_a_write_keeps_the_finished_files(tmp_path, monkeypatch):
             raise KeyboardInterrupt  # killed half-way through writing the third file
         dump(obj, f, **kwargs)
 
-    monkeypatch.setattr(grid.json, "dump", dies_on_the_third_write)
+    monkeypatch.setattr(json, "dump", dies_on_the_third_write)
     with pytest.raises(KeyboardInterrupt):
         run_grid(runs, tmp_path, progress=False)
     assert sorted(tmp_path.rglob("*.json")) == sorted(result_path(tmp_path, r) for r in runs[:2])
     assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob("*.json.*"))
     assert [json.loads(result_path(tmp_path, r).read_text()) for r in runs[:2]] == [fake_record(r) for r in runs[:2]]
-    monkeypatch.setattr(grid.json, "dump", dump)
+    monkeypatch.setattr(json, "dump", dump)
     assert run_grid(runs, tmp_path, progress=False) == [result_path(tmp_path, runs[2])]  # the rerun finishes it
 
 
@@ -107,7 +116,7 @@ def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
         f.write('{"status": "ok", "metr')
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(grid.json, "dump", dump_then_die)
+    monkeypatch.setattr(json, "dump", dump_then_die)
     with pytest.raises(KeyboardInterrupt):
         grid.write_json(path, {"status": "ok"})
     assert not path.exists() and not list(path.parent.iterdir())

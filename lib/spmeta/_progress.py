@@ -8,7 +8,7 @@ __all__ = ["tqdm"]
 
 
 class _Silent:
-    """What the library calls on a bar (iteration, ``update``, ``set_postfix``, ``close``), doing nothing."""
+    """What the library calls on a bar (iteration and ``set_postfix``), doing nothing."""
 
     def __init__(self, iterable: Iterable | None = None, **_):
         self.iterable = iterable
@@ -16,19 +16,7 @@ class _Silent:
     def __iter__(self):
         return iter(self.iterable if self.iterable is not None else ())
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *_):
-        self.close()
-
-    def update(self, n: int = 1) -> None:
-        pass
-
     def set_postfix(self, *_, **__) -> None:
-        pass
-
-    def close(self) -> None:
         pass
 
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import inspect
 import io
-import json
 from pathlib import Path
 from typing import Callable
 
 from .config import get_scale
+from .files import read_json
 
 __all__ = ["show_source", "scale_banner", "results_dir", "load_result", "figure_explorer"]
 
@@ -46,7 +46,7 @@ def results_dir(start: str | Path = ".") -> Path:
 
 def load_result(relative: str) -> dict:
     """A committed result file, e.g. ``load_result("mass_spring/rank_one/seed0.json")``."""
-    return json.loads((results_dir() / relative).read_text())
+    return read_json(results_dir() / relative)
 
 
 def figure_explorer(draw: Callable[..., "object"], **controls) -> "object":

@@ -1,6 +1,7 @@
 """The files the library writes: atomically, so that a killed process never leaves half a file behind.
 
-- :func:`write_json` and :func:`save_torch` write to a temporary file beside the target, then rename it.
+- :func:`write_json` and :func:`save_torch` write to a temporary file beside the target, then rename it;
+  :func:`read_json` reads such a file back, naming it if it is not JSON.
 - :func:`read_checkpoint` reads a file of :meth:`~spmeta.MetaLearner.save` or of ``fit``'s periodic training
   state with ``torch.load(..., weights_only=True)``, on the CPU, and checks what it holds.
 
@@ -16,7 +17,7 @@ from typing import IO, Callable
 
 import torch
 
-__all__ = ["CHECKPOINT_FORMAT", "write_json", "save_torch", "read_checkpoint"]
+__all__ = ["CHECKPOINT_FORMAT", "write_json", "read_json", "save_torch", "read_checkpoint"]
 
 #: The format tag of the library's checkpoint files.
 CHECKPOINT_FORMAT = "spmeta.MetaLearner/1"
@@ -40,6 +41,14 @@ def _write_json(path: str | Path, write: Callable[[IO], None], mode: str) -> Non
 def write_json(path: str | Path, record: dict) -> None:
     """Write ``record`` as indented JSON to ``path``, atomically."""
     _write_json(path, lambda f: json.dump(record, f, indent=1), "w")
+
+
+def read_json(path: str | Path):
+    """The JSON in ``path``; a file that is not JSON (truncated or hand-edited) is a ValueError naming it."""
+    try:
+        return json.loads(Path(path).read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not a JSON file ({error}): restore it from git, or delete it") from error
 
 
 def save_torch(obj: dict, path: str | Path) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import math
 import os
 import platform
@@ -38,7 +37,7 @@ import torch
 from .._checks import check_choice, check_int
 from ..config import SCALES, Scale
 from ..data import make_dataset, support_trajectories
-from ..files import write_json
+from ..files import read_json, write_json
 from ..learner import MetaLearner, aggregate_scores
 from ..meta.baselines import BASELINES
 from ..nn.modulation import MODULATIONS
@@ -137,7 +136,7 @@ def same_run_elsewhere(out: str | Path, run: Run, recipe: str) -> Path | None:
         path = result_path(out.parent / other, run)
         if other in (recipe, "v1") or not path.exists():
             continue
-        record = json.loads(path.read_text())
+        record = read_json(path)
         if (record.get("status") == "ok" and record.get("scale", {}).get("name") == run.scale
                 and same_training(run.method, run.family, recipe, other, SCALES[run.scale])):
             return path
@@ -350,7 +349,7 @@ def run_grid(runs: list[Run], out: str | Path = "results", progress: bool = True
                   "reads for this recipe too", file=sys.stderr)
             continue
         if path.exists():
-            record = json.loads(path.read_text())
+            record = read_json(path)
             if record.get("scale", {}).get("name", run.scale) != run.scale:
                 raise ValueError(f"{path} holds a {record['scale']['name']}-scale run, not a {run.scale}-scale "
                                  f"one: write {run.scale}-scale runs to another folder (--out)")

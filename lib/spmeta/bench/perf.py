@@ -25,7 +25,6 @@ See chapter 14 (book/14_compute_cost.md).
 from __future__ import annotations
 
 import copy
-import json
 import os
 import platform
 import statistics
@@ -45,7 +44,7 @@ from ..nn.modulation import MODULATIONS
 from ..systems import get_family
 from ..learner import MetaLearner
 from ..training import squared_error
-from ..files import write_json
+from ..files import read_json, write_json
 from .grid import METHODS, PROTOCOL, _versions, git_commit, grid_network, method_settings
 from .table import markdown_rows
 
@@ -386,7 +385,7 @@ def main_perf(out: str, quick: bool = False, threads: int | None = None, command
         record = measure(device=device)
     record.update(protocol=PROTOCOL, quick=quick, command=command or [], commit=git_commit(), versions=_versions(),
                   wall_s=time.perf_counter() - start)
-    if out.exists() and "tta" in (previous := json.loads(out.read_text())):
+    if out.exists() and "tta" in (previous := read_json(out)):
         record["tta"] = previous["tta"]  # measured by --tta, not here
     print(format_table(record))
     write_json(out, record)
@@ -404,7 +403,7 @@ def main_tta(out: str, families, methods, scale: str = "paper", points: int = 20
     from .tta import interleaved_curves
 
     out = Path(out) / "perf.json" if Path(out).is_dir() else Path(out)
-    record = json.loads(out.read_text()) if out.exists() else {}
+    record = read_json(out) if out.exists() else {}
     recipes = ["v1", RECIPE]
     tta = record.get("tta", {})
     if (tta.get("recipes"), tta.get("scale")) != (recipes, scale):

@@ -14,11 +14,10 @@ See chapter 13 (book/13_results.md).
 from __future__ import annotations
 
 import datetime
-import json
 import sys
 from pathlib import Path
 
-from ..files import write_json
+from ..files import read_json, write_json
 from ..learner import MetaLearner
 from ..training import TrainingDiverged
 from .grid import FAMILIES, Run, git_commit, make_grid_dataset, score_run
@@ -44,7 +43,7 @@ def rescore(out: str | Path = "results", command: list[str] | None = None, progr
     done: dict[str, list[Path]] = {"rescored": [], "skipped": [], "without_checkpoint": [], "failed": []}
     learners: dict[Path, MetaLearner] = {}  # variants share their group's checkpoint
     for path in tqdm(result_files(out), desc="rescoring", unit="file", disable=not progress):
-        record = json.loads(path.read_text())
+        record = read_json(path)
         if "checkpoint" not in record:
             done["without_checkpoint"].append(path)
             continue

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..config import SCALES
+from ..files import read_json
 from ..learner import MetaLearner
 from ..training import TrainingDiverged
 from .grid import Run, make_grid_dataset
@@ -81,12 +82,9 @@ def time_to_accuracy(curve: Curve | dict, target: float) -> float:
 def load_sweeps(paths) -> dict[tuple[str, str], dict]:
     """The lever sweeps written by ``scripts/tta_levers.py`` (JSON files), merged per (family, method):
     ``{"levers": {name: recipe fields}, "curves": [curve dicts], "seeds": [...]}``, in the order of ``paths``."""
-    import json
-    from pathlib import Path
-
     sweeps: dict[tuple[str, str], dict] = {}
     for path in paths:
-        sweep = json.loads(Path(path).read_text())
+        sweep = read_json(path)
         entry = sweeps.setdefault((sweep["family"], sweep["method"]), {"levers": {}, "curves": [], "seeds": []})
         entry["levers"].update(sweep["levers"])
         entry["curves"] += sweep["curves"]
