@@ -28,11 +28,14 @@ def show_source(obj) -> "object":
 
 
 def scale_banner() -> str:
-    """One line naming the current scale; in quick mode it warns that the numbers are not the paper's."""
+    """One line naming the current scale and how to switch; in quick mode it warns that the numbers are not the
+    paper's."""
     scale = get_scale()
     if scale.name == "quick":
-        return "QUICK MODE: reduced sizes; numbers are not the paper's."
-    return f"Scale: {scale.name}."
+        return ("QUICK MODE: reduced sizes; numbers are not the paper's. For the book scale, restart without "
+                "SPMETA_QUICK (or call spmeta.config.set_scale('book')).")
+    return (f"Scale: {scale.name}. For a quick run (minutes), call spmeta.config.set_scale('quick') before this "
+            "cell or set SPMETA_QUICK=1 (on Colab: uncomment the last line of the first cell).")
 
 
 def results_dir(start: str | Path = ".") -> Path:
