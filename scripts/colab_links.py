@@ -32,7 +32,7 @@ import sys
 
 if "google.colab" in sys.modules and not os.path.isdir("spmeta"):
     repo = "{repo}"
-    !git clone --quiet --depth 1 --branch {ref} {{repo}}
+    !git clone --quiet --depth 1 --branch {ref} {{repo}} spmeta
     %pip install -q -e spmeta  # keeps Colab's own torch, numpy and matplotlib (lower bounds only)
     sys.path.insert(0, os.path.abspath("spmeta/lib"))
     os.chdir("spmeta/notebooks")
