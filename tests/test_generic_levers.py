@@ -83,19 +83,14 @@ def test_projection_code_change_of_a_starts_at_zero():
     assert torch.count_nonzero(net.skew_factor_code.weight) == 0
 
 
-def test_bad_uses_of_modulate_operators_are_refused():
-    with pytest.raises(ValueError, match="needs a modulation"):
-        GenericNet(3, modulate_operators=True)
+@pytest.mark.parametrize("setting", [{"modulate_operators": True}, {"modulate_entropy": False}], ids=str)
+def test_bad_uses_of_the_code_settings_are_refused(setting):
+    with pytest.raises(ValueError, match="needs a modulation|modulated GenericNet"):
+        GenericNet(3, **setting)
     with pytest.raises(ValueError, match="GENERIC family"):
-        MetaLearner("hnn", modulation="shift", modulate_operators=True)
+        MetaLearner("hnn", modulation="shift", **setting)
     with pytest.raises(ValueError, match="GENERIC family"):
-        MetaLearner("generic", method="maml", modulate_operators=True)
-    with pytest.raises(ValueError, match="modulated GenericNet"):
-        GenericNet(3, modulate_entropy=False)
-    with pytest.raises(ValueError, match="GENERIC family"):
-        MetaLearner("hnn", modulation="shift", modulate_entropy=False)
-    with pytest.raises(ValueError, match="GENERIC family"):
-        MetaLearner("generic", method="anil", modulate_entropy=False)
+        MetaLearner("generic", method="maml", **setting)
 
 
 def test_recipes_pass_it_to_the_modulations_only():
