@@ -57,7 +57,7 @@ def test_the_install_cell_works_as_on_colab(tmp_path):
     url, ref = colab_links.source()
     origin = tmp_path / "origin"  # the repository as published: this commit, tagged
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(origin)], check=True)
-    subprocess.run(["git", "-C", str(origin), "tag", ref], check=True)
+    subprocess.run(["git", "-C", str(origin), "tag", "-f", ref], check=True)  # -f: after a release too
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)  # pip is preinstalled
     python = venv / "bin" / "python"
