@@ -21,7 +21,7 @@ import torch
 
 import spmeta
 from spmeta.bench.diagnose import generic_geometry
-from spmeta.bench.grid import MODULATIONS, Run, git_commit, make_grid_dataset
+from spmeta.bench.grid import MODULATIONS, PROTOCOL, Run, git_commit, make_grid_dataset
 from spmeta.bench.report import training_outcome
 from spmeta.bench.table import load_results
 from spmeta.bench.tta import validation_error
@@ -53,7 +53,7 @@ def main() -> None:
                      "final_loss": r["loss_curve"][-1][1],
                      **training_outcome(r["loss_curve"]), **generic_geometry(learner, datasets[seed])})
         print(runs[-1], flush=True)
-    write_json(args.out, {"family": args.family, "recipe": args.recipe, "command": ["python"] + sys.argv,
+    write_json(args.out, {"protocol": PROTOCOL, "family": args.family, "recipe": args.recipe, "command": ["python"] + sys.argv,
                           "commit": git_commit(), "wall_s": time.perf_counter() - start, "runs": runs})
 
 
